@@ -65,44 +65,54 @@ def check_eval_inputs(distmat, q_pids, g_pids, q_camids, g_camids):
     return (distmat, *arrays)
 
 
-def _positive_ranks(row: np.ndarray, sorted_row: np.ndarray, pos: np.ndarray, removed: np.ndarray,
-                    keep: np.ndarray) -> np.ndarray:
-    """0-based ranks of the gallery items ``pos`` among the kept items of ``row``, ascending."""
+def _positive_ranks(row: np.ndarray, sorted_row: np.ndarray, pos: np.ndarray, removed: np.ndarray) -> np.ndarray:
+    """0-based ranks, ascending, of gallery items ``pos`` among the items of ``row`` that are not
+    ``removed``."""
     pos_d = row[pos]
     below = np.searchsorted(sorted_row, pos_d, side="left")
-    upto = np.searchsorted(sorted_row, pos_d, side="right")
+    ties = np.flatnonzero(np.searchsorted(sorted_row, pos_d, side="right") - below > 1)
     if removed.size:
-        below = below - np.searchsorted(np.sort(row[removed]), pos_d, side="left")
-    ties = np.nonzero(upto - below > 1)[0]
-    if ties.size:
-        # Kept items at exactly the same distance: those with a smaller index come first.
-        idx = np.arange(row.shape[0])
-        for t in ties:
-            same = (row == pos_d[t]) & keep & (idx < pos[t])
-            below[t] += np.count_nonzero(same)
-    ranks = np.sort(below)
-    return ranks
+        below -= np.searchsorted(np.sort(row[removed]), pos_d, side="left")
+    for t in ties:
+        # Several items at exactly the same distance: kept ones with a smaller index come first.
+        earlier = np.flatnonzero(row[: pos[t]] == pos_d[t])
+        below[t] += earlier.size - np.count_nonzero(np.isin(earlier, removed))
+    return np.sort(below)
 
 
-def _evaluate_rows(distmat, start, stop, q_pids, g_pids, q_camids, g_camids):
+class _GalleryGroups:
+    """Gallery indices of each identity, in index order, for fast per-query lookups."""
+
+    def __init__(self, g_pids: np.ndarray, g_camids: np.ndarray):
+        self.order = np.argsort(g_pids, kind="stable")
+        self.pids, self.starts = np.unique(g_pids[self.order], return_index=True)
+        self.ends = np.r_[self.starts[1:], g_pids.size]
+        self.g_camids = g_camids
+
+    def split(self, pid: int, camid: int) -> tuple[np.ndarray, np.ndarray]:
+        """(true matches kept by the protocol, same-camera matches removed by it)."""
+        k = np.searchsorted(self.pids, pid)
+        if k == self.pids.size or self.pids[k] != pid:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        idx = self.order[self.starts[k]:self.ends[k]]
+        same_cam = self.g_camids[idx] == camid
+        return idx[~same_cam], idx[same_cam]
+
+
+def _evaluate_rows(distmat, start, stop, q_pids, q_camids, groups: _GalleryGroups):
     block = distmat[start:stop]
     sorted_block = np.sort(block, axis=1)
     first, ap, inp, valid = [], [], [], []
     for r in range(stop - start):
-        q = start + r
-        same_id = g_pids == q_pids[q]
-        removed_mask = same_id & (g_camids == q_camids[q])
-        pos = np.flatnonzero(same_id & ~removed_mask)
+        pos, removed = groups.split(q_pids[start + r], q_camids[start + r])
+        valid.append(pos.size > 0)
         if pos.size == 0:
-            valid.append(False)
             continue
-        removed = np.flatnonzero(removed_mask)
-        ranks = _positive_ranks(block[r], sorted_block[r], pos, removed, ~removed_mask)
-        n = ranks.size
+        ranks = _positive_ranks(block[r], sorted_block[r], pos, removed)
+        k = ranks.size
         first.append(ranks[0])
-        ap.append(float(np.mean(np.arange(1, n + 1) / (ranks + 1.0))))
-        inp.append(n / (ranks[-1] + 1.0))
-        valid.append(True)
+        ap.append(float(np.mean(np.arange(1, k + 1) / (ranks + 1.0))))
+        inp.append(k / (ranks[-1] + 1.0))
     return first, ap, inp, valid
 
 
@@ -119,7 +129,8 @@ def evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 5
     nq, ng = distmat.shape
     max_rank = min(max_rank, ng)
     starts = range(0, nq, block_rows)
-    args = [(distmat, s, min(s + block_rows, nq), q_pids, g_pids, q_camids, g_camids) for s in starts]
+    groups = _GalleryGroups(g_pids, g_camids)
+    args = [(distmat, s, min(s + block_rows, nq), q_pids, q_camids, groups) for s in starts]
     if num_threads > 1 and len(args) > 1:
         with ThreadPoolExecutor(num_threads) as pool:
             parts = list(pool.map(lambda a: _evaluate_rows(*a), args))

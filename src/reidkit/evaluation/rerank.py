@@ -131,11 +131,13 @@ def jaccard_query_gallery(rows, cols, vals, n: int, num_query: int, chunk: int =
     return out
 
 
-def _pair_dot(feats: np.ndarray, rows: np.ndarray, cols: np.ndarray, chunk: int = 1 << 15) -> np.ndarray:
+def _pair_dot(feats: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """feats[rows[p]] . feats[cols[p]] for pairs sorted by row: one small matrix-vector product
+    per row, so that each row's features are read once."""
     out = np.empty(rows.size, np.float32)
-    for s in range(0, rows.size, chunk):
-        e = min(s + chunk, rows.size)
-        out[s:e] = np.einsum("ij,ij->i", feats[rows[s:e]], feats[cols[s:e]])
+    bounds = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1], True])
+    for s, e in zip(bounds[:-1], bounds[1:]):
+        out[s:e] = feats[cols[s:e]] @ feats[rows[s]]
     return out
 
 
