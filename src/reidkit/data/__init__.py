@@ -1,0 +1,1 @@
+"""Data: dataset parsers, synthetic data."""
