@@ -1,0 +1,21 @@
+"""Entry point of the ``reid`` command: one sub-command per module of this package."""
+
+from __future__ import annotations
+
+import typer
+
+from . import config_cmd, data_cmd
+from .demo_cmd import demo
+from .eval_cmd import eval_features
+
+app = typer.Typer(
+    help="reidkit: re-identify people across cameras. Configs, datasets, evaluation and more.\n\n"
+         "Start with `reid demo`, then `reid eval-features FEATURES.npz`.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app.add_typer(config_cmd.app, name="config")
+app.add_typer(data_cmd.app, name="data")
+app.command("eval-features")(eval_features)
+app.command("demo")(demo)
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,79 @@
+"""One call from features (or a distance matrix) to the metrics fast-reid reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .distance import pairwise_distance
+from .query_expansion import average_query_expansion
+from .rank import evaluate_rank, evaluate_rank_cuhk03
+from .rerank import k_reciprocal_rerank
+from .roc import evaluate_roc
+
+ID_KEYS = ("q_pids", "g_pids", "q_camids", "g_camids")
+
+
+def load_features(path: str | Path) -> dict[str, np.ndarray]:
+    """Read an ``.npz`` with ``q_feat``/``g_feat`` and/or ``distmat`` plus the four id arrays."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"features file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"{path}: not a readable .npz file ({exc})") from None
+    missing = [k for k in ID_KEYS if k not in arrays]
+    if missing:
+        raise ValueError(f"{path}: missing arrays {', '.join(missing)} (expected {', '.join(ID_KEYS)})")
+    has_feats = "q_feat" in arrays and "g_feat" in arrays
+    if not has_feats and "distmat" not in arrays:
+        raise ValueError(f"{path}: needs q_feat and g_feat, or distmat")
+    return arrays
+
+
+def evaluate(arrays: dict[str, np.ndarray], metric: str = "cosine", rerank: str | None = None,
+             k1: int = 20, k2: int = 6, lambda_value: float = 0.3, aqe: bool = False, qe_k: int = 5,
+             qe_times: int = 1, alpha: float = 3.0, roc: bool = True, cuhk03: bool = False,
+             max_rank: int = 50) -> dict[str, Any]:
+    """Rank-1/5/10, mAP and mINP in percent (and TPR@FPR as fractions with ``roc``).
+
+    ``rerank`` is ``None``, ``"fastreid"`` (what fast-reid's evaluator does with TEST.RERANK) or
+    ``"zhong"``. AQE and re-ranking need features; without them ``distmat`` is used as given.
+    """
+    ids = [arrays[k] for k in ID_KEYS]
+    has_feats = "q_feat" in arrays and "g_feat" in arrays
+    if (aqe or rerank) and not has_feats:
+        raise ValueError("AQE and re-ranking need q_feat and g_feat, not only a distmat")
+    if has_feats:
+        q, g = arrays["q_feat"], arrays["g_feat"]
+        if aqe:
+            q, g = average_query_expansion(q, g, qe_times=qe_times, qe_k=qe_k, alpha=alpha)
+        if rerank:
+            dist = k_reciprocal_rerank(q, g, k1=k1, k2=k2, lambda_value=lambda_value, metric=metric,
+                                       variant=rerank)
+        elif "distmat" in arrays and not aqe:
+            dist = arrays["distmat"]
+        else:
+            dist = pairwise_distance(q, g, metric)
+    else:
+        dist = arrays["distmat"]
+    result = (evaluate_rank_cuhk03 if cuhk03 else evaluate_rank)(dist, *ids, max_rank=max_rank)
+    out: dict[str, Any] = result.summary()
+    if roc:
+        out.update(evaluate_roc(dist, *ids))
+    return out
+
+
+def format_table(metrics: dict[str, float], title: str = "") -> str:
+    """A one-row text table, rank metrics in percent and TPR@FPR as fractions."""
+    keys = list(metrics)
+    cells = [f"{metrics[k]:.2f}" if not k.startswith("TPR") else f"{metrics[k]:.4f}" for k in keys]
+    widths = [max(len(k), len(c)) for k, c in zip(keys, cells)]
+    line = " | ".join(k.rjust(w) for k, w in zip(keys, widths))
+    vals = " | ".join(c.rjust(w) for c, w in zip(cells, widths))
+    head = [title] if title else []
+    return "\n".join(head + [line, "-" * len(line), vals])

@@ -1,0 +1,1 @@
+"""Running an embedder over images and datasets."""

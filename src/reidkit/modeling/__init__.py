@@ -1,0 +1,1 @@
+"""Models that turn an image into a feature vector."""
