@@ -11,7 +11,7 @@ from .neighbors import nearest_neighbors
 def average_query_expansion(q_feat: np.ndarray, g_feat: np.ndarray, qe_times: int = 1, qe_k: int = 5,
                             alpha: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
     """Replace every feature by the mean of its ``qe_k`` nearest (itself included) over query and
-    gallery, each weighted by cosine similarity to the power ``alpha``; repeated ``qe_times``.
+    gallery, each weighted by its cosine similarity (floored at 0) to the power ``alpha``; repeated ``qe_times``.
 
     Returns new (unnormalised) query and gallery features, as fast-reid's TEST.AQE does.
     """
@@ -22,7 +22,8 @@ def average_query_expansion(q_feat: np.ndarray, g_feat: np.ndarray, qe_times: in
     for _ in range(qe_times):
         unit = l2_normalize(feats)
         idx, sims = nearest_neighbors(unit, qe_k, similarity=True)
-        weights = np.power(sims, alpha, dtype=np.float32)
+        # Negative similarities get no weight (a fractional power of them is undefined).
+        weights = np.power(np.maximum(sims, 0.0), alpha, dtype=np.float32)
         new = np.empty_like(feats)
         for start in range(0, len(feats), 4096):
             stop = min(start + 4096, len(feats))

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+@pytest.fixture(scope="session")
+def expected():
+    return json.loads((FIXTURES / "eval" / "expected.json").read_text())
+
+
+def load_problem(name: str) -> dict[str, np.ndarray]:
+    with np.load(FIXTURES / "eval" / f"{name}.npz") as d:
+        return {k: d[k] for k in d.files}
+
+
+@pytest.fixture(scope="session", params=["small", "small2"])
+def problem(request):
+    return request.param, load_problem(request.param)
