@@ -193,14 +193,14 @@ def parse_MSMT17(root: Path) -> ReidDataset:
                        _read_list(base / "list_gallery.txt", test_dir))
 
 
-FOLDER_CAMERA = re.compile(r"c(\d+)")
+FOLDER_CAMERA = re.compile(r"(?:^|[_-])c(\d+)")
 
 
 @register_dataset("ImageFolder", "folder")
 def parse_ImageFolder(root: Path) -> ReidDataset:
     """One folder per identity: ``train/<id>/*``, ``query/<id>/*``, ``gallery/<id>/*`` (``train``
     optional). Identity folders are numbers or names; the camera is read from ``c<N>`` in the file
-    name when present, otherwise every image counts as its own camera, so nothing is removed."""
+    name (``_c2``, ``c1s1``) when present, otherwise every image counts as its own camera, so nothing is removed."""
     base = _find_root(root, (), ("query", "gallery"))
     names: dict[str, int] = {}
     splits = {}

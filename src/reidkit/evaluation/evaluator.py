@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from .distance import pairwise_distance
+from .distance import check_metric, pairwise_distance
 from .query_expansion import average_query_expansion
 from .rank import evaluate_rank, evaluate_rank_cuhk03
-from .rerank import k_reciprocal_rerank
+from .rerank import VARIANTS, k_reciprocal_rerank
 from .roc import evaluate_roc
 
 ID_KEYS = ("q_pids", "g_pids", "q_camids", "g_camids")
@@ -44,6 +44,9 @@ def evaluate(arrays: dict[str, np.ndarray], metric: str = "cosine", rerank: str 
     ``rerank`` is ``None``, ``"fastreid"`` (what fast-reid's evaluator does with TEST.RERANK) or
     ``"zhong"``. AQE and re-ranking need features; without them ``distmat`` is used as given.
     """
+    check_metric(metric)
+    if rerank is not None and rerank not in VARIANTS:
+        raise ValueError(f"unknown re-ranking variant {rerank!r}: expected one of {', '.join(VARIANTS)}")
     ids = [arrays[k] for k in ID_KEYS]
     has_feats = "q_feat" in arrays and "g_feat" in arrays
     if (aqe or rerank) and not has_feats:

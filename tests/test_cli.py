@@ -1,0 +1,95 @@
+"""The ``reid`` command: help texts, results as JSON, and exit code 2 on bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+from conftest import FIXTURES
+from typer.testing import CliRunner
+
+from reidkit.cli.main import app
+
+runner = CliRunner()
+SUBCOMMANDS = [[], ["config"], ["config", "show"], ["data"], ["data", "synth"], ["data", "summary"],
+               ["eval-features"], ["demo"]]
+
+
+@pytest.mark.parametrize("cmd", SUBCOMMANDS, ids=lambda c: " ".join(c) or "reid")
+def test_help_reads_well(cmd):
+    result = runner.invoke(app, cmd + ["--help"])
+    assert result.exit_code == 0
+    assert "Usage:" in result.output and len(result.output.splitlines()) > 4
+    assert "Traceback" not in result.output
+
+
+def test_eval_features_json_matches_fastreid(expected):
+    result = runner.invoke(app, ["eval-features", str(FIXTURES / "eval" / "small.npz"), "--json"])
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.output)
+    for key in ("Rank-1", "Rank-5", "Rank-10", "mAP", "mINP"):
+        assert got[key] == pytest.approx(expected["small"]["rank"][key], abs=1e-3)
+    result = runner.invoke(app, ["eval-features", str(FIXTURES / "eval" / "small2.npz"), "--rerank", "--json",
+                                 "--no-roc"])
+    got = json.loads(result.output)
+    assert got["mAP"] == pytest.approx(expected["small2"]["rerank_evaluator"]["mAP"], abs=0.01)
+    assert "TPR@FPR=1e-03" not in got
+
+
+def test_eval_features_table():
+    result = runner.invoke(app, ["eval-features", str(FIXTURES / "eval" / "small2.npz"), "--aqe"])
+    assert result.exit_code == 0
+    header, _, values = result.output.strip().splitlines()[-3:]
+    assert header.split("|")[0].strip() == "Rank-1" and float(values.split("|")[0]) > 0
+
+
+def test_eval_features_bad_input_exit_2(tmp_path):
+    result = runner.invoke(app, ["eval-features", str(tmp_path / "missing.npz")])
+    assert result.exit_code == 2 and "missing.npz" in result.output
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, q_feat=np.zeros((2, 3)))
+    result = runner.invoke(app, ["eval-features", str(bad)])
+    assert result.exit_code == 2 and "missing arrays q_pids" in result.output
+    result = runner.invoke(app, ["eval-features", str(FIXTURES / "eval" / "small2.npz"), "--metric", "manhattan"])
+    assert result.exit_code == 2 and "manhattan" in result.output
+
+
+def test_config_show_merges_and_overrides():
+    cfg_file = FIXTURES / "fastreid_configs" / "Market1501" / "bagtricks_R50.yml"
+    result = runner.invoke(app, ["config", "show", str(cfg_file), "--opts", "SOLVER.BASE_LR", "0.01"])
+    assert result.exit_code == 0, result.output
+    shown = yaml.safe_load(result.output)
+    assert shown["SOLVER"]["BASE_LR"] == 0.01 and shown["MODEL"]["HEADS"]["WITH_BNNECK"] is True
+    result = runner.invoke(app, ["config", "show", str(cfg_file), "MODEL.BACKBONE.DEPTH", "101x", "--json"])
+    assert json.loads(result.output)["MODEL"]["BACKBONE"]["DEPTH"] == "101x"
+    result = runner.invoke(app, ["config", "show", str(cfg_file), "SOLVER.BASE_LR", "fast"])
+    assert result.exit_code == 2 and "SOLVER.BASE_LR" in result.output and "expected float" in result.output
+
+
+def test_data_synth_and_summary(tmp_path):
+    result = runner.invoke(app, ["data", "synth", "--out", str(tmp_path), "--ids", "6", "--cameras", "2",
+                                 "--distractors", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["query"] == 6
+    result = runner.invoke(app, ["data", "summary", "Market1501", str(tmp_path), "--json"])
+    assert json.loads(result.output)["train"] == {"ids": 3, "images": 18, "cameras": 2}
+    result = runner.invoke(app, ["data", "summary", "Market1501", str(tmp_path / "nope")])
+    assert result.exit_code == 2 and "dataset folder not found" in result.output
+
+
+def test_console_script_usage_error_exit_2():
+    proc = subprocess.run([sys.executable, "-m", "reidkit.cli.main", "eval-features"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Missing argument" in proc.stderr
+
+
+@pytest.mark.slow
+def test_demo_prints_metrics(tmp_path):
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path), "--ids", "60", "--json"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output)
+    assert set(metrics) == {"plain", "re-ranked"}
+    assert 0 < metrics["plain"]["mAP"] < 100

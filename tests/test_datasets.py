@@ -1,0 +1,108 @@
+"""Dataset parsers on real Market-1501 names and on layouts written by the tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES
+
+from reidkit.data.datasets import DatasetError, build_dataset
+
+
+def touch_all(folder: Path, names: list[str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in names:
+        (folder / n).write_bytes(b"")
+
+
+def test_market_mini_real_names():
+    ds = build_dataset("Market1501", FIXTURES / "market1501-mini")
+    stats = {s: (i, n, c) for s, i, n, c in ds.stats()}
+    assert stats == {"train": (16, 32, 6), "query": (16, 32, 6), "gallery": (16, 32, 6)}
+    assert sorted({r.pid for r in ds.train}) == list(range(16))
+    assert {r.camid for r in ds.query} == set(range(6))
+    q = next(r for r in ds.query if Path(r.path).name == "0004_c2s3_059152_00.jpg")
+    assert (q.pid, q.camid) == (4, 1)
+    assert "train" in ds.summary() and "16" in ds.summary()
+
+
+def test_market_junk_dropped_distractors_kept(tmp_path):
+    root = tmp_path / "Market-1501-v15.09.15"
+    touch_all(root / "bounding_box_train", ["0002_c1s1_000451_03.jpg", "0007_c2s3_070952_01.jpg",
+                                            "0007_c3s3_070952_01.jpg"])
+    touch_all(root / "query", ["0001_c1s1_001051_00.jpg"])
+    touch_all(root / "bounding_box_test", ["0001_c2s1_000301_01.jpg", "0000_c1s1_000000_01.jpg",
+                                           "-1_c1s1_000401_03.jpg"])
+    ds = build_dataset("market1501", tmp_path)  # finds the versioned sub-folder, name case-insensitive
+    assert [(r.pid, r.camid) for r in ds.gallery] == [(0, 0), (1, 1)]
+    assert sorted((r.pid, r.camid) for r in ds.train) == [(0, 0), (1, 1), (1, 2)]
+
+
+def test_duke_and_veri_names(tmp_path):
+    touch_all(tmp_path / "duke" / "bounding_box_train", ["0001_c2_f0046182.jpg", "0005_c8_f0000001.jpg"])
+    touch_all(tmp_path / "duke" / "query", ["0005_c2_f0046985.jpg"])
+    touch_all(tmp_path / "duke" / "bounding_box_test", ["0005_c5_f0051781.jpg"])
+    ds = build_dataset("DukeMTMC", tmp_path / "duke")
+    assert [(r.pid, r.camid) for r in ds.train] == [(0, 1), (1, 7)]
+    touch_all(tmp_path / "VeRi" / "image_train", ["0001_c001_00016450_0.jpg", "0002_c012_00084005_1.jpg"])
+    touch_all(tmp_path / "VeRi" / "image_query", ["0002_c002_00030600_0.jpg"])
+    touch_all(tmp_path / "VeRi" / "image_test", ["0002_c003_00030620_0.jpg"])
+    ds = build_dataset("VeRi", tmp_path)
+    assert [(r.pid, r.camid) for r in ds.train] == [(0, 0), (1, 11)]
+    assert [(r.pid, r.camid) for r in ds.gallery] == [(2, 2)]
+
+
+def test_cuhk03_np_folders(tmp_path):
+    base = tmp_path / "cuhk03-np" / "detected"
+    touch_all(base / "bounding_box_train", ["0001_c1_1.png", "0001_c2_6.png", "0003_c1_2.png"])
+    touch_all(base / "query", ["0700_c1_1.png"])
+    touch_all(base / "bounding_box_test", ["0700_c2_7.png"])
+    ds = build_dataset("CUHK03", tmp_path)
+    assert [r.pid for r in ds.train] == [0, 0, 1] and ds.query[0].pid == 700
+
+
+def test_msmt17_lists(tmp_path):
+    base = tmp_path / "MSMT17_V1"
+    (base / "train").mkdir(parents=True)
+    (base / "test").mkdir()
+    (base / "list_train.txt").write_text("0000/0000_000_01_0303morning_0015_0.jpg 0\n"
+                                         "0000/0000_001_05_0303morning_0016_0.jpg 0\n")
+    (base / "list_val.txt").write_text("0001/0001_000_14_0303noon_0100_0.jpg 1\n")
+    (base / "list_query.txt").write_text("0000/0000_000_01_0303morning_0015_0.jpg 0\n")
+    (base / "list_gallery.txt").write_text("0000/0000_002_03_0303morning_0030_1.jpg 0\n")
+    ds = build_dataset("MSMT17", tmp_path)
+    assert [(r.pid, r.camid) for r in ds.train] == [(0, 0), (0, 4), (1, 13)]
+    assert ds.gallery[0].path.endswith("test/0000/0000_002_03_0303morning_0030_1.jpg")
+    (base / "list_query.txt").write_text("garbage\n")
+    with pytest.raises(DatasetError, match=r"list_query.txt:1"):
+        build_dataset("MSMT17", tmp_path)
+
+
+def test_image_folder_layout(tmp_path):
+    touch_all(tmp_path / "train" / "alice", ["a.jpg", "b.jpg"])
+    touch_all(tmp_path / "train" / "bob", ["pic12.jpg"])
+    touch_all(tmp_path / "query" / "carol", ["q_c1.jpg"])
+    touch_all(tmp_path / "gallery" / "carol", ["g_c2.jpg", "g2.jpg"])
+    ds = build_dataset("ImageFolder", tmp_path)
+    assert sorted(r.pid for r in ds.train) == [0, 0, 1]
+    assert all(r.camid < 0 for r in ds.train)  # "pic12" names no camera
+    assert ds.query[0].pid == ds.gallery[0].pid
+    cams = {Path(r.path).name: r.camid for r in ds.query + ds.gallery}
+    assert cams["q_c1.jpg"] == 1 and cams["g_c2.jpg"] == 2
+    assert cams["g2.jpg"] < 0  # no camera in the name: its own camera, never removed
+
+
+def test_clear_errors(tmp_path):
+    with pytest.raises(DatasetError, match="dataset folder not found.*bounding_box_train"):
+        build_dataset("Market1501", tmp_path)
+    touch_all(tmp_path / "bounding_box_train", ["0001_c1s1_1.jpg"])
+    touch_all(tmp_path / "query", ["not_a_market_name.jpg"])
+    touch_all(tmp_path / "bounding_box_test", ["0001_c2s1_1.jpg"])
+    with pytest.raises(DatasetError, match="not_a_market_name.jpg"):
+        build_dataset("Market1501", tmp_path)
+    (tmp_path / "query" / "not_a_market_name.jpg").unlink()
+    with pytest.raises(DatasetError, match="no images"):
+        build_dataset("Market1501", tmp_path)
+    with pytest.raises(DatasetError, match="unknown dataset 'Nope'.*Market1501"):
+        build_dataset("Nope", tmp_path)
