@@ -93,3 +93,23 @@ def test_demo_prints_metrics(tmp_path):
     metrics = json.loads(result.output)
     assert set(metrics) == {"plain", "re-ranked"}
     assert 0 < metrics["plain"]["mAP"] < 100
+
+
+def test_eval_features_takes_test_settings_from_a_config(expected, tmp_path):
+    cfg = tmp_path / "rerank.yml"
+    cfg.write_text(f"_BASE_: {FIXTURES / 'fastreid_configs' / 'Base-bagtricks.yml'}\n"
+                   "TEST:\n  RERANK: {ENABLED: True, VARIANT: zhong}\n")
+    result = runner.invoke(app, ["eval-features", str(FIXTURES / "eval" / "small.npz"), "--config", str(cfg), "--json"])
+    got = json.loads(result.output)
+    assert got["mAP"] == pytest.approx(expected["small"]["rerank_zhong"]["mAP"], abs=0.01)
+    assert "TPR@FPR=1e-03" not in got  # TEST.ROC.ENABLED is False by default, as in fast-reid
+    result = runner.invoke(app, ["eval-features", str(FIXTURES / "eval" / "small.npz"), "--config", str(cfg),
+                                 "--json", "--opts", "TEST.RERANK.VARIANT", "fastreid", "TEST.ROC.ENABLED", "True"])
+    got = json.loads(result.output)
+    assert got["mAP"] == pytest.approx(expected["small"]["rerank_evaluator"]["mAP"], abs=0.01)
+    assert "TPR@FPR=1e-03" in got
+    result = runner.invoke(app, ["eval-features", str(FIXTURES / "eval" / "small.npz"), "--config", str(cfg),
+                                 "--opts", "TEST.RERANK.VARIANT"])
+    assert result.exit_code == 2 and "KEY VALUE pairs" in result.output
+    result = runner.invoke(app, ["eval-features", str(FIXTURES / "eval" / "small.npz"), "TEST.ROC.ENABLED", "True"])
+    assert result.exit_code == 2 and "need --config" in result.output

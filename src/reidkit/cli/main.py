@@ -14,7 +14,7 @@ app = typer.Typer(
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(data_cmd.app, name="data")
-app.command("eval-features")(eval_features)
+app.command("eval-features", context_settings={"ignore_unknown_options": True})(eval_features)
 app.command("demo")(demo)
 
 if __name__ == "__main__":

@@ -78,7 +78,6 @@ _DEFAULTS: dict[str, Any] = {
         "NAMES": ("Market1501",),
         "TESTS": ("Market1501",),
         "COMBINEALL": False,
-        "ROOT": "datasets",
     },
     "DATALOADER": {
         "SAMPLER_TRAIN": "TrainingSampler",
@@ -123,11 +122,10 @@ _DEFAULTS: dict[str, Any] = {
     },
     "OUTPUT_DIR": "logs/",
     "CUDNN_BENCHMARK": False,
-    "SEED": -1,
 }
 
 # Keys reidkit adds to fast-reid's set (fast-reid files never set them).
-REIDKIT_KEYS = ("DATASETS.ROOT", "TEST.RERANK.VARIANT", "SEED")
+REIDKIT_KEYS = ("TEST.RERANK.VARIANT",)
 
 
 def default_tree() -> dict[str, Any]:

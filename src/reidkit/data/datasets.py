@@ -7,12 +7,14 @@ original ids so the evaluation protocol can compare them.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+logger = logging.getLogger(__name__)
 
 
 class DatasetError(ValueError):
@@ -72,7 +74,9 @@ def build_dataset(name: str, root: str | Path) -> ReidDataset:
     except KeyError:
         known = ", ".join(sorted({fn.__name__.removeprefix("parse_") for fn in DATASET_REGISTRY.values()}))
         raise DatasetError(f"unknown dataset {name!r}: known parsers are {known}") from None
-    return parser(Path(root).expanduser())
+    dataset = parser(Path(root).expanduser())
+    logger.info("%s", dataset.summary())
+    return dataset
 
 
 def _find_root(root: Path, candidates: tuple[str, ...], required: tuple[str, ...]) -> Path:

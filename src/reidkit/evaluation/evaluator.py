@@ -71,6 +71,15 @@ def evaluate(arrays: dict[str, np.ndarray], metric: str = "cosine", rerank: str 
     return out
 
 
+def options_from_config(test_cfg: Any) -> dict[str, Any]:
+    """:func:`evaluate` keyword arguments from a config's ``TEST`` node (fast-reid's keys)."""
+    rerank = test_cfg["RERANK"]
+    aqe = test_cfg["AQE"]
+    return {"metric": test_cfg["METRIC"], "rerank": rerank["VARIANT"] if rerank["ENABLED"] else None,
+            "k1": rerank["K1"], "k2": rerank["K2"], "lambda_value": rerank["LAMBDA"], "aqe": aqe["ENABLED"],
+            "qe_k": aqe["QE_K"], "qe_times": aqe["QE_TIME"], "alpha": aqe["ALPHA"], "roc": test_cfg["ROC"]["ENABLED"]}
+
+
 def format_table(metrics: dict[str, float], title: str = "") -> str:
     """A one-row text table, rank metrics in percent and TPR@FPR as fractions."""
     keys = list(metrics)
