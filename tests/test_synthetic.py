@@ -34,6 +34,19 @@ def test_layout_counts_and_determinism(tmp_path):
     assert digest(tmp_path / "a") == digest(tmp_path / "b") != digest(tmp_path / "c")
 
 
+def test_never_overwrites_a_foreign_folder(tmp_path):
+    (tmp_path / "query").mkdir()
+    precious = tmp_path / "query" / "0001_c1s1_000001_00.jpg"
+    precious.write_bytes(b"real data")
+    with pytest.raises(ValueError, match="not empty and was not made by"):
+        generate(tmp_path, num_ids=4)
+    assert precious.read_bytes() == b"real data"
+    generate(tmp_path / "synth", num_ids=4, num_cameras=2, num_distractors=0)
+    first = digest(tmp_path / "synth")
+    generate(tmp_path / "synth", num_ids=4, num_cameras=2, num_distractors=0)  # its own output: replaced
+    assert digest(tmp_path / "synth") == first
+
+
 def test_rejects_degenerate_sizes(tmp_path):
     with pytest.raises(ValueError, match="at least 2 identities"):
         generate(tmp_path, num_ids=1)

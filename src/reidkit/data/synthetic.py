@@ -171,6 +171,20 @@ def _save_jpeg(img: Image.Image, path: Path) -> None:
     os.replace(tmp, path)
 
 
+MARKER = ".reidkit-synthetic"
+
+
+def _claim_output(out: Path) -> None:
+    """Use ``out`` only if it is new, empty, or an earlier synthetic dataset (it gets replaced)."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, expected a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise ValueError(f"--out {out} is not empty and was not made by 'reid data synth': "
+                         "choose a new or empty folder (nothing was written)")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("written by reidkit.data.synthetic; the images here are replaced on the next run\n")
+
+
 def generate(out: str | Path, num_ids: int = 100, num_cameras: int = 4, images_per_camera: int = 3,
              num_distractors: int = 20, seed: int = 0) -> dict[str, int]:
     """Write a synthetic dataset under ``out`` in Market-1501 layout.
@@ -184,6 +198,7 @@ def generate(out: str | Path, num_ids: int = 100, num_cameras: int = 4, images_p
         raise ValueError(f"need at least 2 identities, 2 cameras and 2 images per camera, got "
                          f"ids={num_ids}, cameras={num_cameras}, images_per_camera={images_per_camera}")
     out = Path(out)
+    _claim_output(out)
     folders = {k: out / k for k in ("bounding_box_train", "query", "bounding_box_test")}
     for f in folders.values():
         f.mkdir(parents=True, exist_ok=True)
