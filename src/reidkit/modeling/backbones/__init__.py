@@ -1,0 +1,3 @@
+"""Backbones, registered by fast-reid's MODEL.BACKBONE.NAME values."""
+
+from . import efficientnet_lite, resnet  # noqa: F401
