@@ -7,6 +7,7 @@ import typer
 from . import config_cmd, data_cmd
 from .demo_cmd import demo
 from .eval_cmd import eval_features
+from .train_cmd import train
 
 app = typer.Typer(
     help="reidkit: re-identify people across cameras. Configs, datasets, evaluation and more.\n\n"
@@ -16,6 +17,7 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(data_cmd.app, name="data")
 app.command("eval-features", context_settings={"ignore_unknown_options": True})(eval_features)
 app.command("demo")(demo)
+app.command("train", context_settings={"ignore_unknown_options": True})(train)
 
 if __name__ == "__main__":
     app()

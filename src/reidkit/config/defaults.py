@@ -78,12 +78,14 @@ _DEFAULTS: dict[str, Any] = {
         "NAMES": ("Market1501",),
         "TESTS": ("Market1501",),
         "COMBINEALL": False,
+        "ROOT": "datasets",
     },
     "DATALOADER": {
         "SAMPLER_TRAIN": "TrainingSampler",
         "NUM_INSTANCE": 4,
         "NUM_WORKERS": 8,
         "SET_WEIGHT": [],
+        "STRICT": False,
     },
     "SOLVER": {
         "AMP": {"ENABLED": False},
@@ -122,10 +124,16 @@ _DEFAULTS: dict[str, Any] = {
     },
     "OUTPUT_DIR": "logs/",
     "CUDNN_BENCHMARK": False,
+    "SEED": 0,
 }
 
 # Keys reidkit adds to fast-reid's set (fast-reid files never set them).
-REIDKIT_KEYS = ("TEST.RERANK.VARIANT",)
+REIDKIT_KEYS = (
+    "TEST.RERANK.VARIANT",  # fastreid | zhong
+    "DATASETS.ROOT",  # folder that holds the datasets named in NAMES / TESTS
+    "DATALOADER.STRICT",  # an unreadable image stops training instead of being skipped
+    "SEED",  # batches, augmentation and initial weights
+)
 
 
 def default_tree() -> dict[str, Any]:

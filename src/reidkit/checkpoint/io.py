@@ -1,0 +1,95 @@
+"""Checkpoint files: ``torch.save`` of a dict with ``model`` (a state dict) and, for reidkit's own,
+``meta`` (the config and what an embedder needs: input size, pixel mean/std, feature dim) plus
+training state. fast-reid's files (``{"model": ..., "epoch": ...}``) load the same way.
+
+Writes are atomic: a temporary file in the same folder, fsync, then rename.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, unreadable, or does not fit the model."""
+
+
+def atomic_save(obj: Any, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint dict; a bare state dict is wrapped as ``{"model": state}``."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises many types for corrupt files
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from None
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path} holds a {type(obj).__name__}, expected a dict with a 'model' state dict")
+    if "model" not in obj:
+        obj = {"model": obj}
+    return obj
+
+
+# Older fast-reid releases named the BNNeck differently.
+LEGACY_KEYS = {"heads.bnneck.": "heads.bottleneck.0."}
+
+
+def load_model_weights(model: nn.Module, path: str | Path, allow_new_classifier: bool = True) -> dict[str, Any]:
+    """Load a checkpoint's weights into ``model``. A classifier (``heads.weight``) of another size
+    is left at its initialisation when ``allow_new_classifier``; any other missing key or shape
+    difference means a different architecture and is an error naming the first few."""
+    ckpt = load_checkpoint(path)
+    state = {k.removeprefix("module."): v for k, v in ckpt["model"].items()}
+    for old, new in LEGACY_KEYS.items():
+        state = {(new + k[len(old):] if k.startswith(old) and not k.startswith(new) else k): v for k, v in state.items()}
+    own = model.state_dict()
+    if allow_new_classifier and "heads.weight" in state and "heads.weight" in own \
+            and state["heads.weight"].shape != own["heads.weight"].shape:
+        logger.info("classifier of %s has %d classes, the model %d: keeping the model's", path,
+                    state["heads.weight"].shape[0], own["heads.weight"].shape[0])
+        state["heads.weight"] = own["heads.weight"]
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    mismatched = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own
+                  if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or mismatched:
+        parts = []
+        if mismatched:
+            parts.append(f"shapes differ: {', '.join(mismatched[:3])}")
+        if missing:
+            parts.append(f"missing {len(missing)} keys (e.g. {', '.join(missing[:3])})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:3])})")
+        raise CheckpointError(f"checkpoint {path} is for a different architecture than the config's: {'; '.join(parts)}")
+    model.load_state_dict(state, strict=True)
+    return ckpt

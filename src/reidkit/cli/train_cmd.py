@@ -1,0 +1,81 @@
+"""``reid train``: fast-reid's ``tools/train_net.py`` (train, resume, or evaluate only)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .common import print_json, user_errors
+
+
+def _log_to(output: Path, rank: int) -> None:
+    if rank != 0:
+        logging.getLogger().setLevel(logging.WARNING)
+        return
+    handler = logging.FileHandler(output / "log.txt")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+@user_errors
+def train(
+    config_file: Path = typer.Option(..., "--config-file", "-c", help="YAML config (fast-reid's files work)."),
+    opts: Optional[List[str]] = typer.Argument(None, metavar="[--opts] KEY VALUE ...",
+                                               help="Overrides, e.g. DATASETS.ROOT ~/datasets OUTPUT_DIR out/x."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT_DIR/last.pth if it exists."),
+    eval_only: bool = typer.Option(False, "--eval-only", help="Only evaluate MODEL.WEIGHTS on DATASETS.TESTS."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    as_json: bool = typer.Option(False, "--json", help="Print the final metrics as JSON."),
+) -> None:
+    """Train a ReID model from a config; run it with torchrun for several processes (DDP)."""
+    from ..config import load_config
+    from ..engine import launch
+    from ..engine.trainer import Trainer, evaluate_model
+    from ..evaluation import format_table
+
+    cfg = load_config(config_file, [o for o in (opts or []) if o != "--opts"])
+    rank, world, local = launch.distributed_context()
+    device = launch.resolve_device(cfg)
+    if device.type == "cuda" and world > 1:
+        device = __import__("torch").device("cuda", local)
+    launch.init_distributed(device, world)
+    launch.seed_everything(cfg.SEED)
+    out = launch.output_dir(cfg)
+    _log_to(out, rank)
+    if eval_only:
+        if not cfg.MODEL.WEIGHTS:
+            raise ValueError("--eval-only needs MODEL.WEIGHTS (a checkpoint path) among the overrides")
+        from ..checkpoint import load_checkpoint
+
+        head = load_checkpoint(cfg.MODEL.WEIGHTS)["model"].get("heads.weight")
+        classes = int(head.shape[0]) if head is not None else 1
+        model = launch.prepare_model(cfg, classes, device, 1, local)
+        results = {ts.name: evaluate_model(cfg, model, ts, device) for ts in launch.test_sets(cfg)}
+    else:
+        records = launch.train_records(cfg)
+        num_classes = len({r.pid for r in records})
+        model = launch.prepare_model(cfg, num_classes, device, world, local)
+        (out / "config.yaml").write_text(cfg.dump())
+        trainer = Trainer(cfg, model, records, launch.test_sets(cfg) if rank == 0 else [], out, device, rank, world,
+                          progress=progress)
+        if resume and (out / "last.pth").exists():
+            trainer.resume(out / "last.pth")
+        trainer.train()
+        evaluator = [h for h in trainer.hooks if hasattr(h, "results")]
+        results = {}
+        if evaluator and evaluator[0].results:
+            last_epoch = evaluator[0].results[-1]["epoch"]
+            results = {r["dataset"]: {k: v for k, v in r.items() if k not in ("epoch", "dataset")}
+                       for r in evaluator[0].results if r["epoch"] == last_epoch}
+    if rank != 0:
+        return
+    if as_json:
+        print_json(results)
+    else:
+        for name, metrics in results.items():
+            typer.echo(format_table(metrics, title=name))

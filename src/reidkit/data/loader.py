@@ -1,0 +1,67 @@
+"""Training and test data loading: images from records, transformed, batched by a sampler.
+
+An image that fails to decode is skipped with one warning line and counted; with
+``DATALOADER.STRICT`` it is an error naming the file instead.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import DataLoader, Dataset
+
+from .datasets import ImageRecord
+
+logger = logging.getLogger(__name__)
+
+
+class ImageDataset(Dataset):
+    """Items are ``(index, augmentation seed)`` pairs; returns (image, pid, camid, index) or None."""
+
+    def __init__(self, records: list[ImageRecord], transform, strict: bool = False):
+        self.records = records
+        self.transform = transform
+        self.strict = strict
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, item):
+        index, seed = item if isinstance(item, tuple) else (item, 0)
+        rec = self.records[index]
+        try:
+            with Image.open(rec.path) as img:
+                img.load()
+                gen = torch.Generator().manual_seed(int(seed))
+                x = self.transform(img, gen)
+        except (OSError, UnidentifiedImageError, ValueError) as exc:
+            if self.strict:
+                raise OSError(f"cannot read image {rec.path}: {exc}") from None
+            logger.warning("skipping unreadable image %s (%s)", rec.path, exc)
+            return None
+        return x, rec.pid, rec.camid, index
+
+
+def collate(items):
+    """Stack the readable items; ``skipped`` counts the rest."""
+    good = [it for it in items if it is not None]
+    if not good:
+        return None
+    return {"images": torch.stack([g[0] for g in good]), "targets": torch.tensor([g[1] for g in good]),
+            "camids": torch.tensor([g[2] for g in good]), "indices": torch.tensor([g[3] for g in good]),
+            "skipped": len(items) - len(good)}
+
+
+def batch_loader(dataset: ImageDataset, batches, num_workers: int) -> DataLoader:
+    """Batches given as lists of items (from a sampler's ``epoch()``), loaded by worker processes."""
+    return DataLoader(dataset, batch_sampler=batches, num_workers=num_workers, collate_fn=collate,
+                      persistent_workers=False, prefetch_factor=4 if num_workers else None)
+
+
+def test_loader(records: list[ImageRecord], transform, batch_size: int, num_workers: int, strict: bool = False):
+    """Query/gallery images in order, unaugmented."""
+    ds = ImageDataset(records, transform, strict)
+    batches = [list(range(s, min(s + batch_size, len(records)))) for s in range(0, len(records), batch_size)]
+    return batch_loader(ds, batches, num_workers)

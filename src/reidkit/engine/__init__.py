@@ -1,0 +1,1 @@
+"""Training: solver, trainer with hooks, launch helpers."""

@@ -1,0 +1,344 @@
+"""The training loop and its hooks.
+
+``Trainer.train()`` runs epochs of ``iters_per_epoch`` steps. Hooks are called in this order:
+``before_train``; per step ``before_step`` then ``after_step``; ``after_epoch``; ``after_train``.
+Everything a resumed run needs (model, optimizer, scaler, epoch, step within the epoch) is in
+``last.pth``; batches and augmentations are functions of (seed, epoch, step), so a resumed run
+continues exactly as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..checkpoint import atomic_save, load_checkpoint
+from ..data.datasets import ImageRecord
+from ..data.loader import ImageDataset, batch_loader, test_loader
+from ..data.samplers import build_sampler
+from ..data.transforms import build_transform
+from ..evaluation import evaluate
+from ..evaluation.evaluator import options_from_config
+from .solver import build_optimizer, lr_factor, set_lr
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TestSet:
+    name: str
+    query: list[ImageRecord]
+    gallery: list[ImageRecord]
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0
+    step_in_epoch: int = 0
+    iteration: int = 0
+    skipped_images: int = 0
+    best_map: float = -1.0
+    last_losses: dict[str, float] = field(default_factory=dict)
+
+
+class Hook:
+    """Override any of these; ``trainer`` gives access to model, optimizer, state and config."""
+
+    def before_train(self, trainer: "Trainer") -> None: ...
+    def before_step(self, trainer: "Trainer") -> None: ...
+    def after_step(self, trainer: "Trainer") -> None: ...
+    def after_epoch(self, trainer: "Trainer") -> None: ...
+    def after_train(self, trainer: "Trainer") -> None: ...
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    return model.module if hasattr(model, "module") else model
+
+
+def model_meta(cfg, model: nn.Module, num_classes: int) -> dict[str, Any]:
+    """What an embedder needs besides the weights: the config and the input conventions."""
+    m = unwrap(model)
+    return {"config": cfg.dump(), "input_size": list(cfg.INPUT.SIZE_TEST), "pixel_mean": list(cfg.MODEL.PIXEL_MEAN),
+            "pixel_std": list(cfg.MODEL.PIXEL_STD), "embedding_dim": int(m.embedding_dim), "num_classes": num_classes,
+            "train_datasets": list(cfg.DATASETS.NAMES), "input": "RGB float 0-255, resized bicubic to input_size"}
+
+
+@torch.no_grad()
+def extract(model: nn.Module, records: list[ImageRecord], transform, batch_size: int, num_workers: int,
+            device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+    """Embeddings of readable images and the record indices they belong to."""
+    model.eval()
+    feats, idx = [], []
+    for batch in test_loader(records, transform, batch_size, num_workers):
+        if batch is None:
+            continue
+        feats.append(model(batch["images"].to(device)).float().cpu().numpy())
+        idx.append(batch["indices"].numpy())
+    return np.concatenate(feats), np.concatenate(idx)
+
+
+def evaluate_model(cfg, model: nn.Module, test_set: TestSet, device: torch.device) -> dict[str, float]:
+    """Rank metrics of ``model`` on a query/gallery split, with TEST.* options from ``cfg``."""
+    transform = build_transform(cfg, is_train=False)
+    q, qi = extract(model, test_set.query, transform, cfg.TEST.IMS_PER_BATCH, cfg.DATALOADER.NUM_WORKERS, device)
+    g, gi = extract(model, test_set.gallery, transform, cfg.TEST.IMS_PER_BATCH, cfg.DATALOADER.NUM_WORKERS, device)
+    def ids(records, index, attr):
+        return np.array([getattr(records[i], attr) for i in index], np.int64)
+    arrays = {"q_feat": q, "g_feat": g, "q_pids": ids(test_set.query, qi, "pid"), "g_pids": ids(test_set.gallery, gi, "pid"),
+              "q_camids": ids(test_set.query, qi, "camid"), "g_camids": ids(test_set.gallery, gi, "camid")}
+    return evaluate(arrays, **options_from_config(cfg.TEST))
+
+
+class Trainer:
+    def __init__(self, cfg, model: nn.Module, train_records: list[ImageRecord], test_sets: list[TestSet],
+                 output_dir: str | Path, device: torch.device | str = "cpu", rank: int = 0, world_size: int = 1,
+                 hooks: list[Hook] | None = None, progress: bool = True):
+        self.cfg = cfg
+        self.device = torch.device(device)
+        self.rank, self.world_size = rank, world_size
+        self.output_dir = Path(output_dir)
+        self.model = model.to(self.device)
+        self.num_classes = int(unwrap(model).heads.weight.shape[0])
+        self.optimizer = build_optimizer(cfg, unwrap(model))
+        self.seed = cfg.SEED
+        self.train_set = ImageDataset(train_records, build_transform(cfg, is_train=True), cfg.DATALOADER.STRICT)
+        self.sampler = build_sampler(cfg, [r.pid for r in train_records], [r.camid for r in train_records], self.seed,
+                                     rank, world_size)
+        self.iters_per_epoch = self.sampler.iters_per_epoch
+        self.max_iter = cfg.SOLVER.MAX_EPOCH * self.iters_per_epoch
+        self.test_sets = test_sets
+        self.state = TrainState()
+        self.amp_dtype = None
+        if cfg.SOLVER.AMP.ENABLED:
+            self.amp_dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.frozen = [getattr(unwrap(model), name) for name in cfg.MODEL.FREEZE_LAYERS]
+        self.hooks = hooks if hooks is not None else default_hooks(self, progress)
+
+    # ---- state -------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": unwrap(self.model).state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict(), "trainer": vars(self.state).copy(),
+                "meta": model_meta(self.cfg, self.model, self.num_classes)}
+
+    def resume(self, path: str | Path) -> None:
+        ckpt = load_checkpoint(path)
+        if "trainer" not in ckpt:
+            raise ValueError(f"{path} holds weights only (no optimizer or progress): use MODEL.WEIGHTS to start from it")
+        unwrap(self.model).load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        self.state = TrainState(**ckpt["trainer"])
+        logger.info("resumed from %s at epoch %d, step %d", path, self.state.epoch, self.state.step_in_epoch)
+
+    # ---- loop --------------------------------------------------------------------------------
+
+    def run_step(self, batch: dict) -> dict[str, float]:
+        it = self.state.iteration
+        frozen = it < self.cfg.SOLVER.FREEZE_ITERS
+        self.model.train()
+        for m in self.frozen:
+            m.train(not frozen)
+        images = batch["images"].to(self.device, non_blocking=True)
+        targets = batch["targets"].to(self.device, non_blocking=True)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
+            losses = self.model(images, targets)
+        total = sum(losses.values())
+        if not torch.isfinite(total):
+            raise FloatingPointError(f"loss became {total.item()} at iteration {it}: lower SOLVER.BASE_LR or check the data")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(total).backward()
+        if frozen:
+            for m in self.frozen:
+                for p in m.parameters():
+                    p.grad = None
+        clip = self.cfg.SOLVER.CLIP_GRADIENTS
+        if clip.ENABLED:
+            self.scaler.unscale_(self.optimizer)
+            params = [p for p in self.model.parameters() if p.grad is not None]
+            if clip.CLIP_TYPE == "value":
+                torch.nn.utils.clip_grad_value_(params, clip.CLIP_VALUE)
+            else:
+                torch.nn.utils.clip_grad_norm_(params, clip.CLIP_VALUE, clip.NORM_TYPE)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return {k: float(v.detach()) for k, v in losses.items()}
+
+    def train(self) -> TrainState:
+        for h in self.hooks:
+            h.before_train(self)
+        while self.state.epoch < self.cfg.SOLVER.MAX_EPOCH:
+            batches = self.sampler.epoch(self.state.epoch, self.state.step_in_epoch)
+            for batch in batch_loader(self.train_set, batches, self.cfg.DATALOADER.NUM_WORKERS):
+                for h in self.hooks:
+                    h.before_step(self)
+                if batch is not None:
+                    self.state.skipped_images += batch["skipped"]
+                    self.state.last_losses = self.run_step(batch)
+                self.state.iteration += 1
+                self.state.step_in_epoch += 1
+                for h in self.hooks:
+                    h.after_step(self)
+            self.state.epoch += 1
+            self.state.step_in_epoch = 0
+            for h in self.hooks:
+                h.after_epoch(self)
+        for h in self.hooks:
+            h.after_train(self)
+        return self.state
+
+
+# ---- hooks ---------------------------------------------------------------------------------
+
+class LRSchedule(Hook):
+    def before_step(self, t: Trainer) -> None:
+        set_lr(t.optimizer, lr_factor(t.cfg, t.state.iteration, t.iters_per_epoch))
+
+
+class Checkpointer(Hook):
+    """``last.pth`` after every epoch and every ``every_seconds`` mid-epoch; ``model_NNNN.pth``
+    every CHECKPOINT_PERIOD epochs (the newest ``keep`` kept) and ``model_final.pth`` at the end."""
+
+    def __init__(self, keep: int = 3, every_seconds: float = 600.0):
+        self.keep = keep
+        self.every_seconds = every_seconds
+        self._last_save = time.monotonic()
+
+    def save_last(self, t: Trainer) -> None:
+        if t.rank == 0:
+            atomic_save(t.state_dict(), t.output_dir / "last.pth")
+        self._last_save = time.monotonic()
+
+    def after_step(self, t: Trainer) -> None:
+        if time.monotonic() - self._last_save > self.every_seconds and t.state.step_in_epoch < t.iters_per_epoch:
+            self.save_last(t)
+
+    def after_epoch(self, t: Trainer) -> None:
+        self.save_last(t)
+        if t.rank == 0 and t.state.epoch % t.cfg.SOLVER.CHECKPOINT_PERIOD == 0:
+            atomic_save(t.state_dict(), t.output_dir / f"model_{t.state.epoch:04d}.pth")
+            for old in sorted(t.output_dir.glob("model_[0-9]*.pth"))[:-self.keep]:
+                old.unlink()
+
+    def after_train(self, t: Trainer) -> None:
+        if t.rank == 0:
+            state = t.state_dict()
+            atomic_save({"model": state["model"], "meta": state["meta"]}, t.output_dir / "model_final.pth")
+
+
+class PeriodicEvaluator(Hook):
+    """Evaluates on the test sets every EVAL_PERIOD epochs and at the end; keeps ``model_best.pth``."""
+
+    def __init__(self):
+        self.results: list[dict] = []
+
+    def _run(self, t: Trainer) -> None:
+        if t.rank != 0 or not t.test_sets:
+            return
+        for ts in t.test_sets:
+            metrics = evaluate_model(t.cfg, unwrap(t.model), ts, t.device)
+            metrics = {"epoch": t.state.epoch, "dataset": ts.name, **metrics}
+            self.results.append(metrics)
+            logger.info("epoch %d %s: %s", t.state.epoch, ts.name,
+                        ", ".join(f"{k} {v:.2f}" for k, v in metrics.items() if isinstance(v, float)))
+        first = [r for r in self.results if r["epoch"] == t.state.epoch][0]
+        if first["mAP"] > t.state.best_map:
+            t.state.best_map = first["mAP"]
+            state = t.state_dict()
+            atomic_save({"model": state["model"], "meta": {**state["meta"], "metrics": first}},
+                        t.output_dir / "model_best.pth")
+        with open(t.output_dir / "eval.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(self.results[0]))
+            writer.writeheader()
+            writer.writerows(self.results)
+
+    def after_epoch(self, t: Trainer) -> None:
+        period = t.cfg.TEST.EVAL_PERIOD
+        if period > 0 and t.state.epoch % period == 0 and t.state.epoch < t.cfg.SOLVER.MAX_EPOCH:
+            self._run(t)
+
+    def after_train(self, t: Trainer) -> None:
+        self._run(t)
+
+
+class MetricsWriter(Hook):
+    """Losses, lr and speed to ``metrics.csv`` (and TensorBoard when installed) every ``period`` steps."""
+
+    def __init__(self, period: int = 20):
+        self.period = period
+        self.tb = None
+        self._t0 = time.monotonic()
+        self._images = 0
+
+    def before_train(self, t: Trainer) -> None:
+        if t.rank != 0:
+            return
+        t.output_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(t.output_dir / "tensorboard"))
+        except ImportError:
+            self.tb = None
+
+    def after_step(self, t: Trainer) -> None:
+        self._images += t.cfg.SOLVER.IMS_PER_BATCH
+        if t.rank != 0 or t.state.iteration % self.period or not t.state.last_losses:
+            return
+        elapsed = time.monotonic() - self._t0
+        row = {"iteration": t.state.iteration, "epoch": t.state.epoch, "lr": t.optimizer.param_groups[0]["lr"],
+               "images_per_s": self._images / max(elapsed, 1e-9), **t.state.last_losses}
+        path = t.output_dir / "metrics.csv"
+        new = not path.exists()
+        with open(path, "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+        if self.tb is not None:
+            for k, v in row.items():
+                if k != "iteration":
+                    self.tb.add_scalar(k, v, t.state.iteration)
+        self._t0, self._images = time.monotonic(), 0
+
+    def after_train(self, t: Trainer) -> None:
+        if self.tb is not None:
+            self.tb.close()
+
+
+class ProgressBar(Hook):
+    def before_train(self, t: Trainer) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=t.max_iter, initial=t.state.iteration, disable=t.rank != 0, unit="it", dynamic_ncols=True)
+        self.t0 = time.monotonic()
+        self.start_iter = t.state.iteration
+
+    def after_step(self, t: Trainer) -> None:
+        done = t.state.iteration - self.start_iter
+        speed = done * t.cfg.SOLVER.IMS_PER_BATCH / max(time.monotonic() - self.t0, 1e-9)
+        losses = " ".join(f"{k.removeprefix('loss_')} {v:.3f}" for k, v in t.state.last_losses.items())
+        self.bar.set_postfix_str(f"ep {t.state.epoch} {losses} lr {t.optimizer.param_groups[0]['lr']:.2e} "
+                                 f"{speed:.1f} img/s", refresh=False)
+        self.bar.update(1)
+
+    def after_train(self, t: Trainer) -> None:
+        self.bar.close()
+        if t.state.skipped_images:
+            logger.warning("%d unreadable training images were skipped", t.state.skipped_images)
+
+
+def default_hooks(trainer: Trainer, progress: bool = True) -> list[Hook]:
+    hooks: list[Hook] = [LRSchedule(), MetricsWriter(), Checkpointer(), PeriodicEvaluator()]
+    if progress:
+        hooks.append(ProgressBar())
+    return hooks
