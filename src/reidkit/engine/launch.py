@@ -73,6 +73,10 @@ def prepare_model(cfg, num_classes: int, device: torch.device, world_size: int, 
         load_model_weights(model, cfg.MODEL.WEIGHTS)
     model.to(device)
     if world_size > 1:
+        if "syncBN" in (cfg.MODEL.BACKBONE.NORM, cfg.MODEL.HEADS.NORM):
+            if device.type != "cuda":
+                raise ValueError("NORM syncBN needs CUDA devices; use BN for training on CPUs")
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[local_rank] if device.type == "cuda" else None, find_unused_parameters=False)
     return model

@@ -192,6 +192,10 @@ class Trainer:
             self.state.step_in_epoch = 0
             for h in self.hooks:
                 h.after_epoch(self)
+        if self.world_size > 1:
+            # BN statistics are per process between DDP's broadcasts: leave every rank with rank 0's.
+            for buf in unwrap(self.model).buffers():
+                torch.distributed.broadcast(buf, 0)
         for h in self.hooks:
             h.after_train(self)
         return self.state

@@ -1,0 +1,135 @@
+"""Samplers, transforms, learning-rate schedule and checkpoint I/O."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from reidkit.checkpoint import CheckpointError, atomic_save, load_model_weights
+from reidkit.config import load_config
+from reidkit.data.samplers import IdentityBatchSampler, ShuffleBatchSampler
+from reidkit.data.transforms import build_transform, random_erase
+from reidkit.engine.solver import build_optimizer, lr_factor, param_groups
+from reidkit.modeling import build_model
+
+PIDS = [p for p in range(10) for _ in range(p % 4 + 1)]  # 1 to 4 images per identity
+CAMS = [i % 3 for i in range(len(PIDS))]
+
+
+def test_identity_sampler_makes_pk_batches_deterministically():
+    s = IdentityBatchSampler(PIDS, CAMS, batch_size=8, num_instances=2, seed=3)
+    batches = list(s.epoch(0))
+    assert len(batches) == s.iters_per_epoch == len(PIDS) // 8
+    for b in batches:
+        idx = [i for i, _ in b]
+        counts = Counter(PIDS[i] for i in idx)
+        assert len(counts) == 4 and set(counts.values()) == {2}
+    assert batches == list(s.epoch(0))
+    assert batches != list(s.epoch(1))
+    assert list(s.epoch(0, start=1)) == batches[1:]
+
+
+def test_identity_sampler_splits_batches_across_ranks():
+    full = list(IdentityBatchSampler(PIDS, CAMS, 8, 2, seed=5).epoch(2))
+    parts = [list(IdentityBatchSampler(PIDS, CAMS, 8, 2, seed=5, rank=r, world_size=2).epoch(2)) for r in (0, 1)]
+    for whole, a, b in zip(full, *parts):
+        assert a + b == whole
+        assert not {PIDS[i] for i, _ in a} & {PIDS[i] for i, _ in b}  # whole identities per rank
+
+
+def test_balanced_sampler_spreads_cameras():
+    pids = [0] * 6 + [1] * 6
+    cams = [0, 0, 0, 0, 0, 1] + [0, 1, 2, 0, 1, 2]
+    s = IdentityBatchSampler(pids, cams, 6, 3, seed=0, balanced=True)
+    for b in s.epoch(0):
+        for pid in (0, 1):
+            got = {cams[i] for i, _ in b if pids[i] == pid}
+            assert got == ({0, 1} if pid == 0 else {0, 1, 2})
+
+
+def test_sampler_errors_are_clear():
+    with pytest.raises(ValueError, match="multiple of DATALOADER.NUM_INSTANCE"):
+        IdentityBatchSampler(PIDS, CAMS, 9, 2)
+    with pytest.raises(ValueError, match="needs 8 identities but the training set has 2"):
+        IdentityBatchSampler([0, 0, 1, 1], [0, 1, 0, 1], 16, 2)
+
+
+def test_shuffle_sampler_covers_items_once_per_epoch():
+    s = ShuffleBatchSampler(20, 5, seed=1)
+    idx = [i for b in s.epoch(0) for i, _ in b]
+    assert sorted(idx) == list(range(20))
+
+
+def test_train_transform_depends_only_on_the_seed():
+    cfg = load_config(None, ["INPUT.REA.ENABLED", "True", "INPUT.FLIP.ENABLED", "True", "INPUT.PADDING.ENABLED",
+                             "True", "INPUT.CJ.ENABLED", "True", "INPUT.SIZE_TRAIN", "[64, 32]"])
+    tf = build_transform(cfg, is_train=True)
+    img = Image.fromarray(np.random.default_rng(0).integers(0, 255, (100, 40, 3), dtype=np.uint8))
+    a = tf(img, torch.Generator().manual_seed(11))
+    b = tf(img, torch.Generator().manual_seed(11))
+    c = tf(img, torch.Generator().manual_seed(12))
+    assert a.shape == (3, 64, 32) and a.dtype == torch.float32 and a.max() > 1.5  # 0-255 scale
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    test = build_transform(cfg, is_train=False)(img, torch.Generator())
+    assert test.shape == (3, 256, 128)
+
+
+def test_random_erasing_fills_one_rectangle():
+    x = torch.zeros(3, 40, 20)
+    y = random_erase(x, torch.Generator().manual_seed(0), [1.0, 2.0, 3.0])
+    changed = (y != 0).any(0)
+    rows, cols = changed.any(1).nonzero(), changed.any(0).nonzero()
+    area = (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
+    assert changed.sum() == area > 0 and y[1][changed].eq(2.0).all()
+
+
+def test_lr_schedule_warmup_steps_and_cosine():
+    cfg = load_config(None, ["SOLVER.WARMUP_ITERS", "10", "SOLVER.WARMUP_FACTOR", "0.1", "SOLVER.STEPS", "[2, 4]",
+                             "SOLVER.GAMMA", "0.1"])
+    assert lr_factor(cfg, 0, 10) == pytest.approx(0.1)
+    assert lr_factor(cfg, 5, 10) == pytest.approx(0.1 * 0.5 + 0.5)
+    assert lr_factor(cfg, 10, 10) == 1.0 and lr_factor(cfg, 25, 10) == pytest.approx(0.1)
+    assert lr_factor(cfg, 45, 10) == pytest.approx(0.01)
+    cos = load_config(None, ["SOLVER.SCHED", "CosineAnnealingLR", "SOLVER.MAX_EPOCH", "10", "SOLVER.DELAY_EPOCHS", "2",
+                             "SOLVER.WARMUP_ITERS", "0", "SOLVER.BASE_LR", "0.1", "SOLVER.ETA_MIN_LR", "0.001"])
+    assert lr_factor(cos, 15, 10) == 1.0
+    assert lr_factor(cos, 60, 10) == pytest.approx(0.01 + 0.99 * 0.5)  # halfway through epochs 2..10
+    assert lr_factor(cos, 99, 10) == pytest.approx(0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * 7 / 8)))
+
+
+def test_param_groups_apply_factors():
+    cfg = load_config(None, ["MODEL.BACKBONE.DEPTH", "18x", "MODEL.HEADS.NUM_CLASSES", "5", "SOLVER.BASE_LR", "0.1",
+                             "SOLVER.HEADS_LR_FACTOR", "10", "SOLVER.BIAS_LR_FACTOR", "2", "SOLVER.WEIGHT_DECAY", "0.5",
+                             "SOLVER.WEIGHT_DECAY_NORM", "0.0", "SOLVER.WEIGHT_DECAY_BIAS", "0.25",
+                             "MODEL.HEADS.WITH_BNNECK", "True"])
+    groups = {g["name"]: g for g in param_groups(cfg, build_model(cfg))}
+    assert groups["backbone.conv1.weight"]["lr"] == 0.1 and groups["backbone.conv1.weight"]["weight_decay"] == 0.5
+    assert groups["heads.weight"]["lr"] == pytest.approx(1.0)
+    assert groups["backbone.bn1.bias"]["lr"] == pytest.approx(0.2) and groups["backbone.bn1.bias"]["weight_decay"] == 0.0
+    assert "heads.bottleneck.0.bias" not in groups  # frozen BNNeck bias
+    with pytest.raises(ValueError, match="SOLVER.OPT"):
+        build_optimizer(load_config(None, ["SOLVER.OPT", "Lion"]), build_model(cfg))
+
+
+def test_checkpoint_round_trip_and_architecture_errors(tmp_path):
+    cfg = load_config(None, ["MODEL.BACKBONE.DEPTH", "18x", "MODEL.HEADS.NUM_CLASSES", "5"])
+    model = build_model(cfg)
+    atomic_save({"model": model.state_dict(), "epoch": 3}, tmp_path / "a.pth")
+    assert not list(tmp_path.glob(".a.pth.*"))  # no temporary left behind
+    other = build_model(cfg)
+    load_model_weights(other, tmp_path / "a.pth")
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), other.state_dict().values()))
+    more_classes = build_model(load_config(None, ["MODEL.BACKBONE.DEPTH", "18x", "MODEL.HEADS.NUM_CLASSES", "9"]))
+    load_model_weights(more_classes, tmp_path / "a.pth")  # a new classifier is fine
+    deeper = build_model(load_config(None, ["MODEL.BACKBONE.DEPTH", "34x", "MODEL.HEADS.NUM_CLASSES", "5"]))
+    with pytest.raises(CheckpointError, match="different architecture.*missing"):
+        load_model_weights(deeper, tmp_path / "a.pth")
+    with pytest.raises(CheckpointError, match="not found"):
+        load_model_weights(deeper, tmp_path / "nope.pth")
+    (tmp_path / "bad.pth").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="cannot read"):
+        load_model_weights(deeper, tmp_path / "bad.pth")
