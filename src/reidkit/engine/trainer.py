@@ -97,6 +97,23 @@ def evaluate_model(cfg, model: nn.Module, test_set: TestSet, device: torch.devic
     return evaluate(arrays, **options_from_config(cfg.TEST))
 
 
+def cpu_has_native_bf16() -> bool:
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def amp_dtype(cfg, device: torch.device):
+    """fp16 on CUDA; bf16 on CPUs that compute it natively; otherwise None (fp32), said once."""
+    if not cfg.SOLVER.AMP.ENABLED:
+        return None
+    if device.type == "cuda":
+        return torch.float16
+    if cpu_has_native_bf16():
+        return torch.bfloat16
+    logger.info("SOLVER.AMP.ENABLED: this CPU has no native bf16 (autocast would be slower), training in fp32")
+    return None
+
+
 class Trainer:
     def __init__(self, cfg, model: nn.Module, train_records: list[ImageRecord], test_sets: list[TestSet],
                  output_dir: str | Path, device: torch.device | str = "cpu", rank: int = 0, world_size: int = 1,
@@ -116,9 +133,10 @@ class Trainer:
         self.max_iter = cfg.SOLVER.MAX_EPOCH * self.iters_per_epoch
         self.test_sets = test_sets
         self.state = TrainState()
-        self.amp_dtype = None
-        if cfg.SOLVER.AMP.ENABLED:
-            self.amp_dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
+        self.amp_dtype = amp_dtype(cfg, self.device)
+        # channels-last convolutions are about twice as fast on CPUs (measured: Lite0 6.7 -> 12.5 img/s).
+        self.memory_format = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
+        self.model.to(memory_format=self.memory_format)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.frozen = [getattr(unwrap(model), name) for name in cfg.MODEL.FREEZE_LAYERS]
         self.hooks = hooks if hooks is not None else default_hooks(self, progress)
@@ -148,7 +166,7 @@ class Trainer:
         self.model.train()
         for m in self.frozen:
             m.train(not frozen)
-        images = batch["images"].to(self.device, non_blocking=True)
+        images = batch["images"].to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
         targets = batch["targets"].to(self.device, non_blocking=True)
         with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
             losses = self.model(images, targets)
