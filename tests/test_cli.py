@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from reidkit.cli.main import app
 
 runner = CliRunner()
-SUBCOMMANDS = [[], ["config"], ["config", "show"], ["data"], ["data", "synth"], ["data", "summary"],
+SUBCOMMANDS = [[], ["config"], ["config", "show"], ["data"], ["data", "synth"], ["data", "summary"], ["train"], ["eval"],
                ["eval-features"], ["demo"]]
 
 
@@ -113,3 +113,29 @@ def test_eval_features_takes_test_settings_from_a_config(expected, tmp_path):
     assert result.exit_code == 2 and "KEY VALUE pairs" in result.output
     result = runner.invoke(app, ["eval-features", str(FIXTURES / "eval" / "small.npz"), "TEST.ROC.ENABLED", "True"])
     assert result.exit_code == 2 and "need --config" in result.output
+
+
+def test_train_and_eval_bad_inputs_are_one_line_errors(tmp_path):
+    base = str(FIXTURES / "fastreid_configs" / "Market1501" / "bagtricks_R50.yml")
+    result = runner.invoke(app, ["train", "-c", base, "MODEL.BACKBONE.NAME", "build_vit_backbone",
+                                 "DATASETS.ROOT", str(FIXTURES / "market1501-mini"), "OUTPUT_DIR", str(tmp_path)])
+    assert result.exit_code == 2 and "unknown backbone 'build_vit_backbone' (MODEL.BACKBONE.NAME)" in result.output
+    result = runner.invoke(app, ["train", "-c", base, "DATASETS.ROOT", str(tmp_path / "nowhere"), "OUTPUT_DIR",
+                                 str(tmp_path)])
+    assert result.exit_code == 2 and "dataset folder not found" in result.output and "nowhere" in result.output
+    weights = str(FIXTURES / "fastreid_model" / "bagtricks_R50.pth.xz")
+    result = runner.invoke(app, ["eval", "--root", str(FIXTURES / "market1501-mini"), "-w", weights, "-c", base,
+                                 "MODEL.BACKBONE.DEPTH", "34x"])
+    assert result.exit_code == 2 and "different architecture" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    result = runner.invoke(app, ["eval", "--root", str(FIXTURES / "market1501-mini"), "-w", weights])
+    assert result.exit_code == 2 and "carries no config" in result.output
+
+
+def test_eval_fastreid_checkpoint_on_market_mini():
+    result = runner.invoke(app, ["eval", "--root", str(FIXTURES / "market1501-mini"), "--json",
+                                 "-w", str(FIXTURES / "fastreid_model" / "bagtricks_R50.pth.xz"),
+                                 "-c", str(FIXTURES / "fastreid_configs" / "Market1501" / "bagtricks_R50.yml")])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output.strip().splitlines()[-1])
+    assert 0 < metrics["mAP"] <= 100 and set(metrics) >= {"Rank-1", "mAP", "mINP"}

@@ -45,12 +45,18 @@ def atomic_save(obj: Any, path: str | Path) -> None:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The checkpoint dict; a bare state dict is wrapped as ``{"model": state}``."""
+    """The checkpoint dict (``.xz``-compressed files too); a bare state dict is wrapped as ``{"model": state}``."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=False)
+        if path.suffix == ".xz":
+            import io
+            import lzma
+
+            obj = torch.load(io.BytesIO(lzma.open(path).read()), map_location="cpu", weights_only=False)
+        else:
+            obj = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # torch raises many types for corrupt files
         raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from None
     if not isinstance(obj, dict):
@@ -93,3 +99,35 @@ def load_model_weights(model: nn.Module, path: str | Path, allow_new_classifier:
         raise CheckpointError(f"checkpoint {path} is for a different architecture than the config's: {'; '.join(parts)}")
     model.load_state_dict(state, strict=True)
     return ckpt
+
+
+def model_from_checkpoint(path: str | Path):
+    """(model in eval mode, its config) rebuilt from a reidkit checkpoint's own metadata."""
+    import yaml
+
+    from ..config import get_cfg
+    from ..modeling import build_model
+
+    ckpt = load_checkpoint(path)
+    meta = ckpt.get("meta")
+    if not meta or "config" not in meta:
+        raise CheckpointError(f"{path} carries no config (a fast-reid or bare checkpoint): also give the config file "
+                              "it was trained with")
+    cfg = get_cfg()
+    cfg.merge_from_list(_flatten(yaml.safe_load(meta["config"])), source=f"{path} metadata")
+    cfg.MODEL.HEADS.NUM_CLASSES = int(meta.get("num_classes", ckpt["model"]["heads.weight"].shape[0]))
+    cfg.MODEL.BACKBONE.PRETRAIN = False
+    cfg.MODEL.WEIGHTS = ""
+    model = build_model(cfg)
+    load_model_weights(model, path)
+    return model.eval(), cfg.freeze()
+
+
+def _flatten(tree: dict, prefix: str = "") -> list[str]:
+    out: list[str] = []
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out += _flatten(value, f"{prefix}{key}.")
+        else:
+            out += [f"{prefix}{key}", repr(value) if not isinstance(value, str) else value]
+    return out

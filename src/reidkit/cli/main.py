@@ -7,6 +7,7 @@ import typer
 from . import config_cmd, data_cmd
 from .demo_cmd import demo
 from .eval_cmd import eval_features
+from .eval_model_cmd import eval_model
 from .train_cmd import train
 
 app = typer.Typer(
@@ -18,6 +19,7 @@ app.add_typer(data_cmd.app, name="data")
 app.command("eval-features", context_settings={"ignore_unknown_options": True})(eval_features)
 app.command("demo")(demo)
 app.command("train", context_settings={"ignore_unknown_options": True})(train)
+app.command("eval", context_settings={"ignore_unknown_options": True})(eval_model)
 
 if __name__ == "__main__":
     app()

@@ -7,6 +7,7 @@ An image that fails to decode is skipped with one warning line and counted; with
 from __future__ import annotations
 
 import logging
+import os
 
 import torch
 from PIL import Image, UnidentifiedImageError
@@ -55,7 +56,9 @@ def collate(items):
 
 
 def batch_loader(dataset: ImageDataset, batches, num_workers: int) -> DataLoader:
-    """Batches given as lists of items (from a sampler's ``epoch()``), loaded by worker processes."""
+    """Batches given as lists of items (from a sampler's ``epoch()``), loaded by worker processes
+    (no more than the machine has CPUs)."""
+    num_workers = min(num_workers, os.cpu_count() or 1)
     return DataLoader(dataset, batch_sampler=batches, num_workers=num_workers, collate_fn=collate,
                       persistent_workers=False, prefetch_factor=4 if num_workers else None)
 

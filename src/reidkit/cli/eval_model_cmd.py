@@ -1,0 +1,57 @@
+"""``reid eval``: a model's rank metrics on a dataset's query/gallery split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .common import print_json, user_errors
+
+
+@user_errors
+def eval_model(
+    root: Path = typer.Option(..., "--root", help="The dataset's folder."),
+    dataset: str = typer.Option("Market1501", "--dataset", help="Parser for its layout (see `reid data summary --help`)."),
+    weights: Optional[Path] = typer.Option(None, "--weights", "-w",
+                                           help="Checkpoint. reidkit's carry their config; fast-reid's need --config-file."),
+    config_file: Optional[Path] = typer.Option(None, "--config-file", "-c",
+                                               help="Config for the model and the TEST.* evaluation settings."),
+    opts: Optional[List[str]] = typer.Argument(None, metavar="[--opts] KEY VALUE ...", help="Config overrides."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object (metrics in percent)."),
+) -> None:
+    """Evaluate a model on a dataset: Rank-1/5/10, mAP, mINP under the Market protocol."""
+    import torch
+
+    from ..checkpoint import load_checkpoint, load_model_weights, model_from_checkpoint
+    from ..config import load_config
+    from ..data.datasets import build_dataset
+    from ..engine.launch import resolve_device
+    from ..engine.trainer import TestSet, evaluate_model
+    from ..evaluation import format_table
+    from ..modeling import build_model
+
+    opts = [o for o in (opts or []) if o != "--opts"]
+    if weights is None:
+        raise ValueError("give --weights CHECKPOINT (no trained default model is shipped yet)")
+    if config_file is not None:
+        cfg = load_config(config_file, opts, freeze=False)
+        head = load_checkpoint(weights)["model"].get("heads.weight")
+        cfg.MODEL.HEADS.NUM_CLASSES = int(head.shape[0]) if head is not None else 1
+        cfg.MODEL.BACKBONE.PRETRAIN = False
+        model = build_model(cfg)
+        load_model_weights(model, weights)
+        cfg.freeze()
+    else:
+        model, cfg = model_from_checkpoint(weights)
+        if opts:
+            cfg = cfg.clone().freeze(False).merge_from_list(opts).freeze()
+    device = resolve_device(cfg)
+    ds = build_dataset(dataset, root)
+    with torch.no_grad():
+        metrics = evaluate_model(cfg, model.to(device), TestSet(ds.name, ds.query, ds.gallery), device)
+    if as_json:
+        print_json(metrics)
+    else:
+        typer.echo(format_table(metrics, title=f"{weights} on {ds.name} ({root})"))
