@@ -159,3 +159,18 @@ def test_pairwise_circle_loss():
         ln = [g * max(s + m, 0) * (s - m) for s in sn]
         terms.append(np.log1p(np.exp(np.log(np.sum(np.exp(lp))) + np.log(np.sum(np.exp(ln))))))
     assert losses.pairwise_circle(f, y, m, g).item() == pytest.approx(np.mean(terms), rel=1e-4)
+
+
+@pytest.mark.parametrize("depth,params", [("x1_0", (1.8e6, 2.0e6)), ("x0_25", (1.2e5, 1.5e5))])
+def test_osnet_builds_trains_and_has_paper_size(depth, params):
+    cfg = cfg_of(None, "MODEL.BACKBONE.NAME", "build_osnet_backbone", "MODEL.BACKBONE.DEPTH", depth,
+                 "MODEL.HEADS.WITH_BNNECK", "True", "MODEL.LOSSES.NAME", "('CrossEntropyLoss', 'TripletLoss')")
+    model = build_model(cfg)
+    n = sum(p.numel() for p in model.backbone.parameters())
+    assert params[0] < n < params[1]
+    x = torch.rand(8, 3, 128, 64) * 255
+    model.train()
+    sum(model(x, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).values()).backward()
+    assert all(p.grad is not None for p in model.backbone.parameters())
+    model.eval()
+    assert model(x).shape == (8, model.embedding_dim)

@@ -138,3 +138,19 @@ def test_short_run_lifts_map_far_above_the_untrained_model(tmp_path):
     m1 = json.loads(after.stdout)["Market1501"]["mAP"]
     # seen: 10.4 -> 60.3 with these settings
     assert m0 < 25 and m1 > m0 + 25
+
+
+def test_unreadable_images_are_skipped_and_counted_or_fatal_when_strict(tmp_path):
+    root = tmp_path / "data"
+    generate(root, num_ids=20, num_cameras=2, images_per_camera=2, num_distractors=0, seed=4)
+    # every image of one identity: 5 iterations of 4 identities walk a permutation of all 10
+    broken_all = sorted((root / "bounding_box_train").glob("0003_*.jpg"))
+    for path in broken_all:
+        path.write_bytes(b"not a jpeg")
+    broken = broken_all[0]
+    one_epoch = ("SOLVER.MAX_EPOCH", "1", "SOLVER.IMS_PER_BATCH", "8", "DATALOADER.NUM_INSTANCE", "2")
+    state = make_trainer(tiny_cfg(root, tmp_path / "lenient", *one_epoch), [LRSchedule()]).train()
+    assert state.skipped_images >= 2 and state.iteration == 5
+    strict = make_trainer(tiny_cfg(root, tmp_path / "strict", *one_epoch, "DATALOADER.STRICT", "True"), [LRSchedule()])
+    with pytest.raises(OSError, match=r"cannot read image .*0003_"):
+        strict.train()

@@ -216,6 +216,9 @@ class Trainer:
                 torch.distributed.broadcast(buf, 0)
         for h in self.hooks:
             h.after_train(self)
+        if self.state.skipped_images:
+            logger.warning("%d unreadable training images were skipped (DATALOADER.STRICT True stops instead)",
+                           self.state.skipped_images)
         return self.state
 
 
@@ -310,6 +313,7 @@ class MetricsWriter(Hook):
 
             self.tb = SummaryWriter(str(t.output_dir / "tensorboard"))
         except ImportError:
+            logger.info("TensorBoard logs need the tensorboard package (pip install tensorboard); writing CSV only")
             self.tb = None
 
     def after_step(self, t: Trainer) -> None:
@@ -355,8 +359,6 @@ class ProgressBar(Hook):
 
     def after_train(self, t: Trainer) -> None:
         self.bar.close()
-        if t.state.skipped_images:
-            logger.warning("%d unreadable training images were skipped", t.state.skipped_images)
 
 
 def default_hooks(trainer: Trainer, progress: bool = True) -> list[Hook]:

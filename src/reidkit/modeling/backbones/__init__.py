@@ -1,3 +1,3 @@
 """Backbones, registered by fast-reid's MODEL.BACKBONE.NAME values."""
 
-from . import efficientnet_lite, resnet  # noqa: F401
+from . import efficientnet_lite, osnet, resnet  # noqa: F401
