@@ -147,7 +147,6 @@ def test_unreadable_images_are_skipped_and_counted_or_fatal_when_strict(tmp_path
     broken_all = sorted((root / "bounding_box_train").glob("0003_*.jpg"))
     for path in broken_all:
         path.write_bytes(b"not a jpeg")
-    broken = broken_all[0]
     one_epoch = ("SOLVER.MAX_EPOCH", "1", "SOLVER.IMS_PER_BATCH", "8", "DATALOADER.NUM_INSTANCE", "2")
     state = make_trainer(tiny_cfg(root, tmp_path / "lenient", *one_epoch), [LRSchedule()]).train()
     assert state.skipped_images >= 2 and state.iteration == 5
