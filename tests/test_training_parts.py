@@ -133,3 +133,21 @@ def test_checkpoint_round_trip_and_architecture_errors(tmp_path):
     (tmp_path / "bad.pth").write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="cannot read"):
         load_model_weights(deeper, tmp_path / "bad.pth")
+
+
+def test_checkpoint_metadata_rebuilds_the_model(tmp_path):
+    from reidkit.checkpoint import model_from_checkpoint
+    from reidkit.engine.trainer import model_meta
+
+    cfg = load_config(None, ["MODEL.BACKBONE.DEPTH", "18x", "MODEL.HEADS.NUM_CLASSES", "7", "INPUT.SIZE_TEST", "[96, 48]",
+                             "MODEL.HEADS.POOL_LAYER", "GeneralizedMeanPoolingP", "MODEL.HEADS.WITH_BNNECK", "True"])
+    model = build_model(cfg).eval()
+    atomic_save({"model": model.state_dict(), "meta": model_meta(cfg, model, 7)}, tmp_path / "m.pth")
+    rebuilt, rebuilt_cfg = model_from_checkpoint(tmp_path / "m.pth")
+    assert rebuilt_cfg.INPUT.SIZE_TEST == [96, 48] and rebuilt_cfg.MODEL.HEADS.POOL_LAYER == "GeneralizedMeanPoolingP"
+    x = torch.rand(2, 3, 96, 48) * 255
+    with torch.no_grad():
+        assert torch.equal(model(x), rebuilt(x))
+    atomic_save({"model": model.state_dict()}, tmp_path / "bare.pth")
+    with pytest.raises(CheckpointError, match="carries no config"):
+        model_from_checkpoint(tmp_path / "bare.pth")

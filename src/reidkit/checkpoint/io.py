@@ -114,7 +114,7 @@ def model_from_checkpoint(path: str | Path):
         raise CheckpointError(f"{path} carries no config (a fast-reid or bare checkpoint): also give the config file "
                               "it was trained with")
     cfg = get_cfg()
-    cfg.merge_from_list(_flatten(yaml.safe_load(meta["config"])), source=f"{path} metadata")
+    cfg.merge_from_dict(yaml.safe_load(meta["config"]), source=f"{path} metadata")
     cfg.MODEL.HEADS.NUM_CLASSES = int(meta.get("num_classes", ckpt["model"]["heads.weight"].shape[0]))
     cfg.MODEL.BACKBONE.PRETRAIN = False
     cfg.MODEL.WEIGHTS = ""
@@ -122,12 +122,3 @@ def model_from_checkpoint(path: str | Path):
     load_model_weights(model, path)
     return model.eval(), cfg.freeze()
 
-
-def _flatten(tree: dict, prefix: str = "") -> list[str]:
-    out: list[str] = []
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out += _flatten(value, f"{prefix}{key}.")
-        else:
-            out += [f"{prefix}{key}", repr(value) if not isinstance(value, str) else value]
-    return out

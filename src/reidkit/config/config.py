@@ -80,6 +80,11 @@ class CfgNode(dict):
             _merge(self, tree, file, prefix="")
         return self
 
+    def merge_from_dict(self, tree: dict, source: str) -> "CfgNode":
+        """Merge a nested mapping (e.g. a config saved in a checkpoint), checked like a file."""
+        _merge(self, tree, source, prefix="")
+        return self
+
     def merge_from_list(self, opts: Iterable[str], source: str = "command line") -> "CfgNode":
         """Merge ``["KEY.SUB", "VALUE", ...]`` pairs; values are parsed as Python/YAML literals."""
         opts = list(opts)
@@ -125,7 +130,7 @@ def _load_with_bases(path: Path, chain: tuple[Path, ...]) -> list[tuple[Path, di
     return result
 
 
-def _merge(node: CfgNode, tree: dict, file: Path, prefix: str) -> None:
+def _merge(node: CfgNode, tree: dict, file: Path | str, prefix: str) -> None:
     for key, value in tree.items():
         full = f"{prefix}{key}"
         if key not in node:
