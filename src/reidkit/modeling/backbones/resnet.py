@@ -146,6 +146,6 @@ def build_resnet_backbone(cfg) -> ResNet:
             load_pretrained(model, b.PRETRAIN_PATH)
         else:
             logger.warning("MODEL.BACKBONE.PRETRAIN is True but MODEL.BACKBONE.PRETRAIN_PATH is empty: no ImageNet "
-                           "weights are downloaded; ResNet-%s starts from random weights. Point PRETRAIN_PATH at a "
+                           "weights are downloaded; the ResNet (DEPTH %s) starts from random weights. Point PRETRAIN_PATH at a "
                            "local torchvision or IBN-Net checkpoint to start from ImageNet.", b.DEPTH)
     return model
