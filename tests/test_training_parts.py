@@ -78,6 +78,12 @@ def test_train_transform_depends_only_on_the_seed():
     assert test.shape == (3, 256, 128)
 
 
+def test_bad_transform_options_fail_at_build_time():
+    cfg = load_config(None, ["INPUT.PADDING.ENABLED", "True", "INPUT.PADDING.MODE", "mirror"])
+    with pytest.raises(ValueError, match="INPUT.PADDING.MODE.*'mirror'"):
+        build_transform(cfg, is_train=True)
+
+
 def test_random_erasing_fills_one_rectangle():
     x = torch.zeros(3, 40, 20)
     y = random_erase(x, torch.Generator().manual_seed(0), [1.0, 2.0, 3.0])

@@ -34,14 +34,13 @@ class ImageDataset(Dataset):
         rec = self.records[index]
         try:
             with Image.open(rec.path) as img:
-                img.load()
-                gen = torch.Generator().manual_seed(int(seed))
-                x = self.transform(img, gen)
-        except (OSError, UnidentifiedImageError, ValueError) as exc:
+                img = img.convert("RGB")
+        except (OSError, UnidentifiedImageError) as exc:
             if self.strict:
                 raise OSError(f"cannot read image {rec.path}: {exc}") from None
             logger.warning("skipping unreadable image %s (%s)", rec.path, exc)
             return None
+        x = self.transform(img, torch.Generator().manual_seed(int(seed)))
         return x, rec.pid, rec.camid, index
 
 

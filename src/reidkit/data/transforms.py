@@ -52,6 +52,10 @@ def build_transform(cfg, is_train: bool) -> Transform:
     if len(size) != 2:
         raise ValueError(f"INPUT.SIZE_{'TRAIN' if is_train else 'TEST'} must be [height, width], got {list(size)}")
 
+    pad_mode = inp.PADDING.MODE
+    if is_train and inp.PADDING.ENABLED and pad_mode not in ("constant", "reflect", "edge"):
+        raise ValueError(f"INPUT.PADDING.MODE must be constant, reflect or edge, got {pad_mode!r}")
+
     def apply(img: Image.Image, gen: torch.Generator) -> torch.Tensor:
         img = img.convert("RGB")
         img = TF.resize(img, list(size), interpolation=InterpolationMode.BICUBIC)
@@ -68,10 +72,7 @@ def build_transform(cfg, is_train: bool) -> Transform:
             img = TF.hflip(img)
         if inp.PADDING.ENABLED:
             pad = inp.PADDING.SIZE
-            mode = {"constant": "constant", "reflect": "reflect", "edge": "edge"}.get(inp.PADDING.MODE)
-            if mode is None:
-                raise ValueError(f"INPUT.PADDING.MODE must be constant, reflect or edge, got {inp.PADDING.MODE!r}")
-            img = TF.pad(img, [pad], padding_mode=mode)
+            img = TF.pad(img, [pad], padding_mode=pad_mode)
             top = int(torch.randint(0, 2 * pad + 1, (), generator=gen))
             left = int(torch.randint(0, 2 * pad + 1, (), generator=gen))
             img = TF.crop(img, top, left, size[0], size[1])
