@@ -32,6 +32,9 @@ def atomic_save(obj: Any, path: str | Path) -> None:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes files private; a checkpoint is an ordinary file
         os.replace(tmp, path)
         dir_fd = os.open(path.parent, os.O_RDONLY)
         try:
@@ -84,6 +87,8 @@ def load_model_weights(model: nn.Module, path: str | Path, allow_new_classifier:
         logger.info("classifier of %s has %d classes, the model %d: keeping the model's", path,
                     state["heads.weight"].shape[0], own["heads.weight"].shape[0])
         state["heads.weight"] = own["heads.weight"]
+    if allow_new_classifier and "heads.weight" not in state and "heads.weight" in own:
+        state["heads.weight"] = own["heads.weight"]  # shipped embedders leave the classifier out
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     mismatched = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own
@@ -115,7 +120,8 @@ def model_from_checkpoint(path: str | Path):
                               "it was trained with")
     cfg = get_cfg()
     cfg.merge_from_dict(yaml.safe_load(meta["config"]), source=f"{path} metadata")
-    cfg.MODEL.HEADS.NUM_CLASSES = int(meta.get("num_classes", ckpt["model"]["heads.weight"].shape[0]))
+    head = ckpt["model"].get("heads.weight")
+    cfg.MODEL.HEADS.NUM_CLASSES = int(meta["num_classes"] if "num_classes" in meta else head.shape[0])
     cfg.MODEL.BACKBONE.PRETRAIN = False
     cfg.MODEL.WEIGHTS = ""
     model = build_model(cfg)
