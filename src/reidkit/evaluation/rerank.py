@@ -69,13 +69,18 @@ def _csr(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, n: int):
     return indptr, cols, vals
 
 
+def _expand_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenation of ``arange(start, start + length)`` for each pair, without a Python loop."""
+    offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.repeat(starts, lengths) + offsets
+
+
 def _gather_rows(indptr, indices, data, which: np.ndarray):
     """Concatenated entries of CSR rows ``which``: (position in ``which``, column, value)."""
     starts = indptr[which]
     lengths = indptr[which + 1] - starts
     owner = np.repeat(np.arange(which.size), lengths)
-    offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    pos = np.repeat(starts, lengths) + offsets
+    pos = _expand_ranges(starts, lengths)
     return owner, indices[pos], data[pos]
 
 
@@ -122,8 +127,7 @@ def jaccard_query_gallery(rows, cols, vals, n: int, num_query: int, chunk: int =
         starts = col_ptr[k]
         lengths = col_ptr[k + 1] - starts
         rep_owner = np.repeat(owner, lengths)
-        offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        pos = np.repeat(starts, lengths) + offsets
+        pos = _expand_ranges(starts, lengths)
         contrib = np.minimum(np.repeat(v, lengths), g_vals[pos])
         temp_min = np.bincount(rep_owner * ng + g_rows[pos], weights=contrib,
                                minlength=(e - s) * ng).reshape(e - s, ng)
