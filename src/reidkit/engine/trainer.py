@@ -27,6 +27,7 @@ from ..data.samplers import build_sampler
 from ..data.transforms import build_transform
 from ..evaluation import evaluate
 from ..evaluation.evaluator import options_from_config
+from .allocator import keep_freed_memory
 from .solver import build_optimizer, lr_factor, set_lr
 
 logger = logging.getLogger(__name__)
@@ -137,6 +138,8 @@ class Trainer:
         # channels-last convolutions are about twice as fast on CPUs (measured: Lite0 6.7 -> 12.5 img/s).
         self.memory_format = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
         self.model.to(memory_format=self.memory_format)
+        if self.device.type == "cpu" and keep_freed_memory():
+            logger.info("malloc keeps freed activation buffers for reuse (faster CPU steps, higher resident peak)")
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.frozen = [getattr(unwrap(model), name) for name in cfg.MODEL.FREEZE_LAYERS]
         self.hooks = hooks if hooks is not None else default_hooks(self, progress)
