@@ -15,7 +15,8 @@ def eval_model(
     root: Path = typer.Option(..., "--root", help="The dataset's folder."),
     dataset: str = typer.Option("Market1501", "--dataset", help="Parser for its layout (see `reid data summary --help`)."),
     weights: Optional[Path] = typer.Option(None, "--weights", "-w",
-                                           help="Checkpoint. reidkit's carry their config; fast-reid's need --config-file."),
+                                           help="Checkpoint (default: the shipped Lite0 model). reidkit's carry "
+                                                "their config; fast-reid's need --config-file."),
     config_file: Optional[Path] = typer.Option(None, "--config-file", "-c",
                                                help="Config for the model and the TEST.* evaluation settings."),
     opts: Optional[List[str]] = typer.Argument(None, metavar="[--opts] KEY VALUE ...", help="Config overrides."),
@@ -31,10 +32,13 @@ def eval_model(
     from ..engine.trainer import TestSet, evaluate_model
     from ..evaluation import format_table
     from ..modeling import build_model
+    from ..weights import default_weights
 
     opts = [o for o in (opts or []) if o != "--opts"]
     if weights is None:
-        raise ValueError("give --weights CHECKPOINT (no trained default model is shipped yet)")
+        if config_file is not None:
+            raise ValueError("--config-file describes a model to load: give its --weights CHECKPOINT too")
+        weights = default_weights()
     if config_file is not None:
         cfg = load_config(config_file, opts, freeze=False)
         head = load_checkpoint(weights)["model"].get("heads.weight")
