@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/reid demo --out demo_output
+	$(BIN)/reid demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -25,4 +25,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_eval.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) demo_output .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES
 
 from reidkit.data.datasets import DatasetError, build_dataset
+from reidkit.samples import MARKET1501_MINI
 
 
 def touch_all(folder: Path, names: list[str]) -> None:
@@ -17,7 +17,7 @@ def touch_all(folder: Path, names: list[str]) -> None:
 
 
 def test_market_mini_real_names():
-    ds = build_dataset("Market1501", FIXTURES / "market1501-mini")
+    ds = build_dataset("Market1501", MARKET1501_MINI)
     stats = {s: (i, n, c) for s, i, n, c in ds.stats()}
     assert stats == {"train": (16, 32, 6), "query": (16, 32, 6), "gallery": (16, 32, 6)}
     assert sorted({r.pid for r in ds.train}) == list(range(16))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections import Counter
 
 import numpy as np
@@ -157,3 +159,33 @@ def test_checkpoint_metadata_rebuilds_the_model(tmp_path):
     atomic_save({"model": model.state_dict()}, tmp_path / "bare.pth")
     with pytest.raises(CheckpointError, match="carries no config"):
         model_from_checkpoint(tmp_path / "bare.pth")
+
+
+_MALLINFO_PROBE = """
+import ctypes, sys
+import numpy as np
+from reidkit.engine.allocator import keep_freed_memory
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = MallInfo2
+applied = keep_freed_memory() if sys.argv[1] == "keep" else False
+block = np.ones(2**26)  # 512 MB, far above glibc's largest mmap threshold
+print(applied, libc.mallinfo2().hblkhd, libc.mallinfo2().arena)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc only")
+def test_keep_freed_memory_serves_large_blocks_from_the_heap_instead_of_mmap():
+    def probe(mode):
+        out = subprocess.run([sys.executable, "-c", _MALLINFO_PROBE, mode], capture_output=True, text=True, check=True)
+        applied, mmapped, heap = out.stdout.split()
+        return applied == "True", int(mmapped), int(heap)
+
+    applied, mmapped, heap = probe("keep")
+    assert applied and mmapped < 2**26 and heap >= 2**29
+    _, default_mmapped, _ = probe("default")
+    assert default_mmapped >= 2**29

@@ -89,3 +89,16 @@ def format_table(metrics: dict[str, float], title: str = "") -> str:
     vals = " | ".join(c.rjust(w) for c, w in zip(cells, widths))
     head = [title] if title else []
     return "\n".join(head + [line, "-" * len(line), vals])
+
+
+def format_comparison(rows: dict[str, dict[str, float]], title: str = "") -> str:
+    """A text table with one row per named result (same metric keys in each), in percent."""
+    keys = list(next(iter(rows.values())))
+    names = list(rows)
+    name_w = max(len(n) for n in names)
+    cells = [[f"{rows[n][k]:.2f}" for k in keys] for n in names]
+    widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
+    line = " | ".join(["".ljust(name_w)] + [k.rjust(w) for k, w in zip(keys, widths)])
+    body = [" | ".join([n.ljust(name_w)] + [c.rjust(w) for c, w in zip(row, widths)]) for n, row in zip(names, cells)]
+    head = [title] if title else []
+    return "\n".join(head + [line, "-" * len(line)] + body)
