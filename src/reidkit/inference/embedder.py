@@ -1,0 +1,224 @@
+"""``Embedder``: images in, L2-normalised ReID features out, from a torch model or an ONNX file.
+
+One object for every place that needs features (``reid extract``, galleries, the tracker):
+batched inference under ``torch.inference_mode`` with channels-last inputs on CPU, optional
+flip averaging, and a thread pool that decodes and resizes the next batch while the model runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from .preprocess import ImageReadError, check_image, check_preprocess, load_resized, resize
+
+logger = logging.getLogger(__name__)
+
+# A runner maps a uint8 batch (N, H, W, 3) to raw float32 features (N, D).
+Runner = Callable[[np.ndarray], np.ndarray]
+
+
+class Embedder:
+    """Features of pedestrian crops: RGB uint8 arrays of any size in, (N, D) float32 unit vectors out.
+
+    Build one with :meth:`default`, :meth:`from_checkpoint`, :meth:`from_config` or :meth:`from_onnx`.
+    ``preprocess`` picks fast-reid's resizing: ``loader`` (PIL bicubic, its evaluation loader) or
+    ``demo`` (OpenCV bicubic, its ``demo/predictor.py``). ``flip`` averages each crop's features
+    with those of its mirror image before normalising.
+    """
+
+    def __init__(self, runner: Runner, input_size: tuple[int, int], dim: int, *, name: str = "model",
+                 preprocess: str = "loader", flip: bool = False, batch_size: int = 32, workers: int = 2):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.runner = runner
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.dim = int(dim)
+        self.name = name
+        self.preprocess = check_preprocess(preprocess)
+        self.flip = flip
+        self.batch_size = batch_size
+        self.workers = max(1, workers)
+
+    def __repr__(self) -> str:
+        h, w = self.input_size
+        return (f"Embedder({self.name}, input {h}x{w}, dim {self.dim}, preprocess={self.preprocess}, "
+                f"flip={self.flip}, batch_size={self.batch_size})")
+
+    # ---- construction --------------------------------------------------------------------------
+
+    @classmethod
+    def default(cls, **kwargs) -> "Embedder":
+        """The shipped default model (Lite0 ReID-trained on CUHK03)."""
+        from ..weights import default_weights
+
+        return cls.from_checkpoint(default_weights(), **kwargs)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str = "cpu", **kwargs) -> "Embedder":
+        """A reidkit checkpoint, which carries its own config."""
+        from ..checkpoint import model_from_checkpoint
+
+        model, cfg = model_from_checkpoint(path)
+        kwargs.setdefault("name", Path(path).name)
+        return cls.from_model(model, tuple(cfg.INPUT.SIZE_TEST), device=device, **kwargs)
+
+    @classmethod
+    def from_config(cls, cfg, weights: str | Path | None = None, device: str = "cpu", **kwargs) -> "Embedder":
+        """The model ``cfg`` describes, with ``weights`` (default ``cfg.MODEL.WEIGHTS``) loaded:
+        a reidkit or fast-reid checkpoint."""
+        from ..checkpoint import load_checkpoint, load_model_weights
+        from ..modeling import build_model
+
+        weights = weights or cfg.MODEL.WEIGHTS
+        if not weights:
+            raise ValueError("no weights: give MODEL.WEIGHTS (a reidkit or fast-reid checkpoint)")
+        cfg = cfg.clone().freeze(False)
+        head = load_checkpoint(weights)["model"].get("heads.weight")
+        cfg.MODEL.HEADS.NUM_CLASSES = int(head.shape[0]) if head is not None else max(1, cfg.MODEL.HEADS.NUM_CLASSES)
+        cfg.MODEL.BACKBONE.PRETRAIN = False
+        model = build_model(cfg)
+        load_model_weights(model, weights)
+        kwargs.setdefault("name", Path(weights).name)
+        return cls.from_model(model.eval(), tuple(cfg.INPUT.SIZE_TEST), device=device, **kwargs)
+
+    @classmethod
+    def from_model(cls, model, input_size: tuple[int, int], device: str = "cpu", **kwargs) -> "Embedder":
+        """Any torch module mapping (N, 3, H, W) float 0-255 images to (N, D) features."""
+        runner = TorchRunner(model, device)
+        return cls(runner, input_size, runner.output_dim(input_size), **kwargs)
+
+    @classmethod
+    def from_onnx(cls, path: str | Path, providers: Sequence[str] | None = None, **kwargs) -> "Embedder":
+        """An ONNX model written by ``reid export onnx`` (or any with input (N, 3, H, W) float 0-255)."""
+        runner = OnnxRunner(path, providers)
+        kwargs.setdefault("name", Path(path).name)
+        return cls(runner, runner.input_size, runner.dim, **kwargs)
+
+    # ---- embedding -----------------------------------------------------------------------------
+
+    def embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """L2-normalised features (N, D) of RGB uint8 images of any size."""
+        if len(images) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        checked = [check_image(im, i) for i, im in enumerate(images)]
+        out = []
+        for s in range(0, len(checked), self.batch_size):
+            batch = np.stack([resize(im, self.input_size, self.preprocess) for im in checked[s:s + self.batch_size]])
+            out.append(self._features(batch))
+        return np.concatenate(out)
+
+    def embed_files(self, paths: Sequence[str | Path], progress: Callable[[int], None] | None = None
+                    ) -> tuple[np.ndarray, list[int], list[tuple[int, str]]]:
+        """Features of image files: ``(feats, ok, failed)`` where ``feats[i]`` belongs to
+        ``paths[ok[i]]`` and ``failed`` lists ``(index, reason)`` of files that could not be read.
+
+        Decoding and resizing run in a thread pool one batch ahead of the model; ``progress`` is
+        called with the number of files finished after each batch.
+        """
+        feats, ok, failed = [], [], []
+        for idx, batch, errors in self._prefetched_batches(paths):
+            failed.extend(errors)
+            if len(batch):
+                feats.append(self._features(batch))
+                ok.extend(idx)
+            if progress is not None:
+                progress(len(idx) + len(errors))
+        feats_arr = np.concatenate(feats) if feats else np.zeros((0, self.dim), np.float32)
+        return feats_arr, ok, failed
+
+    def _prefetched_batches(self, paths: Sequence[str | Path]) -> Iterator[tuple[list[int], np.ndarray, list]]:
+        def load(i: int):
+            try:
+                return i, load_resized(paths[i], self.input_size, self.preprocess), None
+            except ImageReadError as e:
+                return i, None, str(e)
+
+        chunks = [range(s, min(s + self.batch_size, len(paths))) for s in range(0, len(paths), self.batch_size)]
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="reidkit-decode") as pool:
+            pending = [pool.map(load, c) for c in chunks[:2]]
+            for n in range(len(chunks)):
+                results = list(pending[n])
+                if n + 2 < len(chunks):
+                    pending.append(pool.map(load, chunks[n + 2]))
+                idx = [i for i, im, _ in results if im is not None]
+                errors = [(i, err) for i, im, err in results if im is None]
+                batch = np.stack([im for _, im, _ in results if im is not None]) if idx else np.zeros((0,))
+                yield idx, batch, errors
+
+    def _features(self, batch: np.ndarray) -> np.ndarray:
+        feats = self.runner(batch)
+        if self.flip:
+            feats = (feats + self.runner(np.ascontiguousarray(batch[:, :, ::-1]))) / 2
+        return normalize(feats)
+
+
+def normalize(feats: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (zero rows stay zero)."""
+    feats = np.asarray(feats, np.float32)
+    norms = np.linalg.norm(feats, axis=1, keepdims=True)
+    return feats / np.maximum(norms, 1e-12)
+
+
+class TorchRunner:
+    """A torch model on CPU (channels-last inputs) or CUDA, under ``torch.inference_mode``."""
+
+    def __init__(self, model, device: str = "cpu"):
+        import torch
+
+        self.torch = torch
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device 'cuda' requested but torch sees no CUDA GPU: use device 'cpu'")
+        self.memory_format = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
+        self.model = model.eval().to(self.device, memory_format=self.memory_format)
+
+    def output_dim(self, input_size: tuple[int, int]) -> int:
+        return int(self(np.zeros((1, *input_size, 3), np.uint8)).shape[1])
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        torch = self.torch
+        with torch.inference_mode():
+            # (N, H, W, 3) viewed as (N, 3, H, W) is already channels-last in memory.
+            x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).float()
+            x = x.contiguous(memory_format=self.memory_format)
+            return self.model(x).float().cpu().numpy()
+
+
+class OnnxRunner:
+    """An ONNX model run by onnxruntime: CUDA/TensorRT providers when present, else CPU."""
+
+    def __init__(self, path: str | Path, providers: Sequence[str] | None = None):
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"ONNX model not found: {path}")
+        import onnxruntime as ort
+
+        available = ort.get_available_providers()
+        if providers is None:
+            preferred = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+            providers = [p for p in preferred if p in available]
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=list(providers))
+        except Exception as e:  # onnxruntime raises its own exception types for invalid graphs
+            raise ValueError(f"{path}: onnxruntime cannot load it ({str(e).splitlines()[0]})") from None
+        inp = self.session.get_inputs()[0]
+        self.input_name = inp.name
+        shape = inp.shape
+        if len(shape) != 4 or shape[1] != 3 or not all(isinstance(d, int) for d in shape[2:]):
+            raise ValueError(f"{path}: expected an input of shape (N, 3, H, W) with fixed H and W, got {shape}")
+        self.input_size = (int(shape[2]), int(shape[3]))
+        out_shape = self.session.get_outputs()[0].shape
+        self.dim = int(out_shape[1]) if isinstance(out_shape[1], int) else \
+            int(self(np.zeros((1, *self.input_size, 3), np.uint8)).shape[1])
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)
+        return self.session.run(None, {self.input_name: x})[0]
+

@@ -1,0 +1,73 @@
+"""Image decoding and resizing for inference, matching fast-reid's two preprocessing paths.
+
+``loader`` is fast-reid's evaluation loader (PIL decode, PIL bicubic resize with antialiasing,
+as torchvision's ``Resize`` does on PIL images); ``demo`` is its ``demo/predictor.py`` path (OpenCV
+decode, ``cv2.resize`` with ``INTER_CUBIC``, no antialiasing). Both give RGB uint8 arrays of the
+model's input size; the model itself subtracts the pixel mean and divides by the pixel std.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from PIL import Image
+
+Preprocess = Literal["loader", "demo"]
+PREPROCESS_CHOICES = ("loader", "demo")
+
+
+class ImageReadError(ValueError):
+    """An input file that is not a decodable image."""
+
+
+def check_preprocess(name: str) -> str:
+    if name not in PREPROCESS_CHOICES:
+        raise ValueError(f"unknown preprocessing {name!r}: expected one of {', '.join(PREPROCESS_CHOICES)}")
+    return name
+
+
+def check_image(image: np.ndarray, index: int = 0) -> np.ndarray:
+    """An RGB uint8 HxWx3 array (a grey HxW image is expanded), or a clear error."""
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or min(image.shape[:2]) < 1:
+        raise ValueError(f"image {index}: expected an RGB uint8 array of shape (H, W, 3), "
+                         f"got dtype {image.dtype} shape {image.shape}")
+    return image
+
+
+def resize(image: np.ndarray, size_hw: tuple[int, int], method: str = "loader") -> np.ndarray:
+    """``image`` (RGB uint8) resized to ``size_hw`` the way fast-reid's ``method`` path does."""
+    h, w = size_hw
+    if image.shape[:2] == (h, w):
+        return np.ascontiguousarray(image)
+    if method == "demo":
+        import cv2
+
+        return cv2.resize(image, (w, h), interpolation=cv2.INTER_CUBIC)
+    return np.asarray(Image.fromarray(image).resize((w, h), Image.BICUBIC))
+
+
+def read_image(path: str | Path, method: str = "loader") -> np.ndarray:
+    """Decode ``path`` to RGB uint8 with the decoder of ``method``'s path."""
+    if not Path(path).is_file():
+        raise ImageReadError(f"{path}: no such file")
+    if method == "demo":
+        import cv2
+
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise ImageReadError(f"{path}: not a readable image")
+        return np.ascontiguousarray(bgr[:, :, ::-1])
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageReadError(f"{path}: not a readable image ({e})") from None
+
+
+def load_resized(path: str | Path, size_hw: tuple[int, int], method: str = "loader") -> np.ndarray:
+    return resize(read_image(path, method), size_hw, method)
