@@ -9,14 +9,15 @@ import typer
 
 from ..config import load_config
 from ..evaluation import evaluate, format_table, load_features
-from ..evaluation.evaluator import options_from_config
+from ..evaluation.evaluator import load_query_gallery, options_from_config
 from .common import print_json, user_errors
 
 
 @user_errors
 def eval_features(
     features: Path = typer.Argument(..., help=".npz with q_feat, g_feat and/or distmat, q_pids, g_pids, "
-                                              "q_camids, g_camids."),
+                                              "q_camids, g_camids; with --gallery, the query images' "
+                                              "features.npz from `reid extract`."),
     opts: Optional[List[str]] = typer.Argument(None, metavar="[--opts] KEY VALUE ...",
                                                help="With --config: overrides, e.g. TEST.RERANK.ENABLED True."),
     metric: str = typer.Option("cosine", "--metric", help="cosine or euclidean (squared, as fast-reid)."),
@@ -30,13 +31,15 @@ def eval_features(
     qe_k: int = typer.Option(5, "--qe-k", help="Neighbours AQE averages."),
     cuhk03: bool = typer.Option(False, "--cuhk03", help="CUHK03 single-gallery-shot CMC."),
     roc: bool = typer.Option(True, "--roc/--no-roc", help="Also report TPR at FPR 1e-4, 1e-3, 1e-2."),
+    gallery: Optional[Path] = typer.Option(None, "--gallery", help="The gallery images' features.npz from "
+                                                                    "`reid extract` (FEATURES is then the query's)."),
     config: Optional[Path] = typer.Option(None, "--config", help="Take TEST.METRIC, TEST.RERANK.*, TEST.AQE.* and "
                                                "TEST.ROC.ENABLED from this (fast-reid) config instead of the "
                                                "options above."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (metrics in percent)."),
 ) -> None:
     """Evaluate saved features: Rank-1/5/10, mAP, mINP (Market protocol) and TPR@FPR."""
-    arrays = load_features(features)
+    arrays = load_query_gallery(features, gallery) if gallery is not None else load_features(features)
     opts = [o for o in (opts or []) if o != "--opts"]
     if config is not None:
         options = options_from_config(load_config(config, opts).TEST)

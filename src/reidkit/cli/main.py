@@ -8,6 +8,7 @@ from . import config_cmd, data_cmd
 from .demo_cmd import demo
 from .eval_cmd import eval_features
 from .eval_model_cmd import eval_model
+from .extract_cmd import extract
 from .train_cmd import train
 
 app = typer.Typer(
@@ -20,6 +21,7 @@ app.command("eval-features", context_settings={"ignore_unknown_options": True})(
 app.command("demo")(demo)
 app.command("train", context_settings={"ignore_unknown_options": True})(train)
 app.command("eval", context_settings={"ignore_unknown_options": True})(eval_model)
+app.command("extract", context_settings={"ignore_unknown_options": True})(extract)
 
 if __name__ == "__main__":
     app()

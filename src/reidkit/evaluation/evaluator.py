@@ -35,6 +35,33 @@ def load_features(path: str | Path) -> dict[str, np.ndarray]:
     return arrays
 
 
+def load_query_gallery(query: str | Path, gallery: str | Path) -> dict[str, np.ndarray]:
+    """Join two features files written by ``reid extract`` (``feats``, ``pids``, ``camids``) into the
+    query/gallery arrays ``evaluate`` takes. Junk images (id -1) are dropped, as the dataset parsers do."""
+    parts = {}
+    for side, path in (("q", Path(query)), ("g", Path(gallery))):
+        if not path.is_file():
+            raise FileNotFoundError(f"features file not found: {path}")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except (ValueError, OSError) as exc:
+            raise ValueError(f"{path}: not a readable .npz file ({exc})") from None
+        if "feats" not in arrays:
+            raise ValueError(f"{path}: no 'feats' array (expected a file written by reid extract)")
+        if "pids" not in arrays or "camids" not in arrays:
+            raise ValueError(f"{path}: no 'pids'/'camids': its image names do not follow the <id>_c<camera> "
+                             "convention, so it cannot be evaluated")
+        keep = arrays["pids"] != -1
+        parts[f"{side}_feat"] = arrays["feats"][keep]
+        parts[f"{side}_pids"] = arrays["pids"][keep]
+        parts[f"{side}_camids"] = arrays["camids"][keep]
+    if parts["q_feat"].shape[1] != parts["g_feat"].shape[1]:
+        raise ValueError(f"{query} has {parts['q_feat'].shape[1]}-dim features but {gallery} has "
+                         f"{parts['g_feat'].shape[1]}-dim ones: extract both with the same model")
+    return parts
+
+
 def evaluate(arrays: dict[str, np.ndarray], metric: str = "cosine", rerank: str | None = None,
              k1: int = 20, k2: int = 6, lambda_value: float = 0.3, aqe: bool = False, qe_k: int = 5,
              qe_times: int = 1, alpha: float = 3.0, roc: bool = True, cuhk03: bool = False,
