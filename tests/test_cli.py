@@ -156,4 +156,4 @@ def test_eval_uses_the_shipped_default_model_when_no_weights_are_given():
     # random features score mAP 15 on average here (24 at most over 50 seeds); the default model 50
     assert got["mAP"] > 40, got
     result = runner.invoke(app, ["eval", "--root", root, "-c", str(FIXTURES / "fastreid_configs" / "Base-bagtricks.yml")])
-    assert result.exit_code == 2 and "give its --weights" in result.output
+    assert result.exit_code == 2 and "give its --weights CHECKPOINT" in result.output

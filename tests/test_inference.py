@@ -141,3 +141,54 @@ def test_extract_then_eval_features_matches_eval_on_the_same_split(tmp_path):
     direct = json.loads(result.output.strip().splitlines()[-1])
     for key in ("Rank-1", "Rank-5", "mAP", "mINP"):
         assert via_files[key] == pytest.approx(direct[key], abs=1e-6), key
+
+
+@pytest.fixture(scope="module")
+def default_onnx(tmp_path_factory):
+    path = tmp_path_factory.mktemp("onnx") / "lite0.onnx"
+    result = runner.invoke(app, ["export", "onnx", "-o", str(path)])
+    assert result.exit_code == 0, result.output
+    return path, result.output
+
+
+def test_onnx_export_of_the_default_model_matches_torch_on_real_crops(default_onnx):
+    import onnx
+
+    path, output = default_onnx
+    assert "max |torch - onnx| on 32 real images" in output
+    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert meta["reidkit.input_size"] == "256x128"
+    torch_emb, onnx_emb = Embedder.default(), Embedder.from_onnx(path)
+    assert onnx_emb.dim == torch_emb.dim == 1280 and onnx_emb.input_size == (256, 128)
+    paths = sorted((MODEL / "images").glob("*.jpg"))
+    for batch_size in (1, 5, 16):  # the batch axis is dynamic
+        torch_emb.batch_size = onnx_emb.batch_size = batch_size
+        want, _, _ = torch_emb.embed_files(paths)
+        got, _, _ = onnx_emb.embed_files(paths)
+        assert np.abs(want - got).max() <= 1e-4
+
+
+@pytest.mark.slow
+def test_onnx_export_of_a_fastreid_checkpoint_gives_fastreid_features(tmp_path):
+    path = tmp_path / "r50.onnx"
+    result = runner.invoke(app, ["export", "onnx", "-o", str(path), "-c", str(FASTREID_CFG),
+                                 "--opts", "MODEL.WEIGHTS", str(MODEL / "bagtricks_R50.pth.xz")])
+    assert result.exit_code == 0, result.output
+    want = np.load(MODEL / "expected_demo.npz")
+    feats, _, _ = Embedder.from_onnx(path, preprocess="demo").embed_files([MODEL / "images" / n for n in want["names"]])
+    assert (feats * want["feats_norm"]).sum(1).min() >= 0.9999
+
+
+def test_extract_with_onnx_and_bad_onnx_inputs(default_onnx, tmp_path):
+    path, _ = default_onnx
+    images = sorted((MODEL / "images").glob("*.jpg"))[:3]
+    result = runner.invoke(app, ["extract", *map(str, images), "-o", str(tmp_path / "o"), "-q", "--onnx", str(path)])
+    assert result.exit_code == 0, result.output
+    with np.load(tmp_path / "o" / "features.npz") as f:
+        want, _, _ = Embedder.default().embed_files(images)
+        assert np.abs(f["feats"] - want).max() <= 1e-4
+    result = runner.invoke(app, ["extract", str(images[0]), "-o", str(tmp_path / "o"), "--onnx", str(tmp_path / "x.onnx")])
+    assert result.exit_code == 2 and "ONNX model not found" in result.output
+    (tmp_path / "bad.onnx").write_bytes(b"garbage")
+    result = runner.invoke(app, ["extract", str(images[0]), "-o", str(tmp_path / "o"), "--onnx", str(tmp_path / "bad.onnx")])
+    assert result.exit_code == 2 and "onnxruntime cannot load it" in result.output

@@ -109,3 +109,18 @@ def model_from_checkpoint(path: str | Path):
     load_model_weights(model, path)
     return model.eval(), cfg.freeze()
 
+
+def model_from_config(cfg, weights: str | Path):
+    """(model in eval mode, frozen config) for the architecture ``cfg`` describes with ``weights``
+    (a reidkit or fast-reid checkpoint) loaded; the classifier size comes from the checkpoint."""
+    from ..modeling import build_model
+
+    cfg = cfg.clone().freeze(False)
+    head = load_checkpoint(weights)["model"].get("heads.weight")
+    cfg.MODEL.HEADS.NUM_CLASSES = int(head.shape[0]) if head is not None else max(1, cfg.MODEL.HEADS.NUM_CLASSES)
+    cfg.MODEL.BACKBONE.PRETRAIN = False
+    cfg.MODEL.WEIGHTS = str(weights)
+    model = build_model(cfg)
+    load_model_weights(model, weights)
+    return model.eval(), cfg.freeze()
+

@@ -25,29 +25,24 @@ def eval_model(
     """Evaluate a model on a dataset: Rank-1/5/10, mAP, mINP under the Market protocol."""
     import torch
 
-    from ..checkpoint import load_checkpoint, load_model_weights, model_from_checkpoint
+    from ..checkpoint import model_from_checkpoint, model_from_config
     from ..config import load_config
     from ..data.datasets import build_dataset
     from ..engine.launch import resolve_device
     from ..engine.trainer import TestSet, evaluate_model
     from ..evaluation import format_table
-    from ..modeling import build_model
     from ..weights import default_weights
 
     opts = [o for o in (opts or []) if o != "--opts"]
-    if weights is None:
-        if config_file is not None:
-            raise ValueError("--config-file describes a model to load: give its --weights CHECKPOINT too")
-        weights = default_weights()
     if config_file is not None:
         cfg = load_config(config_file, opts, freeze=False)
-        head = load_checkpoint(weights)["model"].get("heads.weight")
-        cfg.MODEL.HEADS.NUM_CLASSES = int(head.shape[0]) if head is not None else 1
-        cfg.MODEL.BACKBONE.PRETRAIN = False
-        model = build_model(cfg)
-        load_model_weights(model, weights)
-        cfg.freeze()
+        weights = weights or cfg.MODEL.WEIGHTS or None
+        if weights is None:
+            raise ValueError(f"{config_file} describes a model to load: give its --weights CHECKPOINT "
+                             "(or MODEL.WEIGHTS CHECKPOINT)")
+        model, cfg = model_from_config(cfg, weights)
     else:
+        weights = weights or default_weights()
         model, cfg = model_from_checkpoint(weights)
         if opts:
             cfg = cfg.clone().freeze(False).merge_from_list(opts).freeze()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import config_cmd, data_cmd
+from . import config_cmd, data_cmd, export_cmd
 from .demo_cmd import demo
 from .eval_cmd import eval_features
 from .eval_model_cmd import eval_model
@@ -17,6 +17,7 @@ app = typer.Typer(
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(data_cmd.app, name="data")
+app.add_typer(export_cmd.app, name="export")
 app.command("eval-features", context_settings={"ignore_unknown_options": True})(eval_features)
 app.command("demo")(demo)
 app.command("train", context_settings={"ignore_unknown_options": True})(train)

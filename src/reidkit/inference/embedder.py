@@ -71,20 +71,14 @@ class Embedder:
     def from_config(cls, cfg, weights: str | Path | None = None, device: str = "cpu", **kwargs) -> "Embedder":
         """The model ``cfg`` describes, with ``weights`` (default ``cfg.MODEL.WEIGHTS``) loaded:
         a reidkit or fast-reid checkpoint."""
-        from ..checkpoint import load_checkpoint, load_model_weights
-        from ..modeling import build_model
+        from ..checkpoint import model_from_config
 
         weights = weights or cfg.MODEL.WEIGHTS
         if not weights:
             raise ValueError("no weights: give MODEL.WEIGHTS (a reidkit or fast-reid checkpoint)")
-        cfg = cfg.clone().freeze(False)
-        head = load_checkpoint(weights)["model"].get("heads.weight")
-        cfg.MODEL.HEADS.NUM_CLASSES = int(head.shape[0]) if head is not None else max(1, cfg.MODEL.HEADS.NUM_CLASSES)
-        cfg.MODEL.BACKBONE.PRETRAIN = False
-        model = build_model(cfg)
-        load_model_weights(model, weights)
+        model, cfg = model_from_config(cfg, weights)
         kwargs.setdefault("name", Path(weights).name)
-        return cls.from_model(model.eval(), tuple(cfg.INPUT.SIZE_TEST), device=device, **kwargs)
+        return cls.from_model(model, tuple(cfg.INPUT.SIZE_TEST), device=device, **kwargs)
 
     @classmethod
     def from_model(cls, model, input_size: tuple[int, int], device: str = "cpu", **kwargs) -> "Embedder":

@@ -1,0 +1,67 @@
+"""ONNX export of a ReID model: (N, 3, H, W) float 0-255 images in, raw (N, D) features out.
+
+The pixel mean/std stay inside the graph, as in the torch model, so ``Embedder.from_onnx`` feeds
+the same resized uint8 crops to both. The batch axis is dynamic; the input size is fixed and is
+also written to the model's metadata with where the weights came from.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..fileio import atomic_write
+
+INPUT_NAME = "images"
+OUTPUT_NAME = "features"
+
+
+def export_onnx(model: nn.Module, input_size: tuple[int, int], path: str | Path, opset: int = 17,
+                metadata: dict[str, str] | None = None) -> Path:
+    """Write ``model`` (eval mode, CPU) as ONNX with a dynamic batch axis; returns the path."""
+    import onnx
+
+    model = model.eval().cpu().to(memory_format=torch.contiguous_format)
+    h, w = input_size
+    dummy = torch.rand(2, 3, h, w) * 255
+    buf = io.BytesIO()
+    # The TorchScript exporter is deprecated in favour of torch.export's, which needs onnxscript and
+    # gives the same graph for these models; torch is pinned, so the warning is noise here.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(model, (dummy,), buf, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                          dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                          opset_version=opset, dynamo=False)
+    proto = onnx.load_from_string(buf.getvalue())
+    onnx.checker.check_model(proto)
+    meta = {"reidkit.input_size": f"{h}x{w}", "reidkit.input": "RGB float 0-255, NCHW", **(metadata or {})}
+    for key, value in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, str(value)
+    return atomic_write(path, lambda f: f.write(proto.SerializeToString()))
+
+
+def max_abs_difference(model: nn.Module, onnx_path: str | Path, batch: np.ndarray) -> tuple[float, float]:
+    """Largest absolute difference between torch and onnxruntime on a uint8 (N, H, W, 3) batch:
+    (raw features, L2-normalised features)."""
+    from .embedder import OnnxRunner, TorchRunner, normalize
+
+    want = TorchRunner(model)(batch)
+    got = OnnxRunner(onnx_path)(batch)
+    return float(np.abs(want - got).max()), float(np.abs(normalize(want) - normalize(got)).max())
+
+
+def random_batch(input_size: tuple[int, int], n: int = 4, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, *input_size, 3), dtype=np.uint8)
+
+
+def real_batch(paths: Sequence[str | Path], input_size: tuple[int, int], preprocess: str = "loader") -> np.ndarray:
+    from .preprocess import load_resized
+
+    return np.stack([load_resized(p, input_size, preprocess) for p in paths])
