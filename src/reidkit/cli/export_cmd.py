@@ -45,7 +45,7 @@ def onnx(
 ) -> None:
     """Write the model as ONNX (input `images`: N x 3 x H x W, RGB 0-255; output `features`) and
     print its largest difference from torch on random and real images."""
-    from ..inference.export import export_onnx, max_abs_difference, random_batch, real_batch
+    from ..export.onnx_model import export_onnx, max_abs_difference, random_batch, real_batch
     from ..inference.files import expand_inputs
     from ..samples import MARKET1501_MINI
 

@@ -10,6 +10,7 @@ from .eval_cmd import eval_features
 from .eval_model_cmd import eval_model
 from .extract_cmd import extract
 from .train_cmd import train
+from .visualize_cmd import visualize
 
 app = typer.Typer(
     help="reidkit: re-identify people across cameras. Configs, datasets, evaluation and more.\n\n"
@@ -23,6 +24,7 @@ app.command("demo")(demo)
 app.command("train", context_settings={"ignore_unknown_options": True})(train)
 app.command("eval", context_settings={"ignore_unknown_options": True})(eval_model)
 app.command("extract", context_settings={"ignore_unknown_options": True})(extract)
+app.command("visualize", context_settings={"ignore_unknown_options": True})(visualize)
 
 if __name__ == "__main__":
     app()

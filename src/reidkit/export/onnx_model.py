@@ -51,7 +51,7 @@ def export_onnx(model: nn.Module, input_size: tuple[int, int], path: str | Path,
 def max_abs_difference(model: nn.Module, onnx_path: str | Path, batch: np.ndarray) -> tuple[float, float]:
     """Largest absolute difference between torch and onnxruntime on a uint8 (N, H, W, 3) batch:
     (raw features, L2-normalised features)."""
-    from .embedder import OnnxRunner, TorchRunner, normalize
+    from ..inference.embedder import OnnxRunner, TorchRunner, normalize
 
     want = TorchRunner(model)(batch)
     got = OnnxRunner(onnx_path)(batch)
@@ -63,6 +63,6 @@ def random_batch(input_size: tuple[int, int], n: int = 4, seed: int = 0) -> np.n
 
 
 def real_batch(paths: Sequence[str | Path], input_size: tuple[int, int], preprocess: str = "loader") -> np.ndarray:
-    from .preprocess import load_resized
+    from ..inference.preprocess import load_resized
 
     return np.stack([load_resized(p, input_size, preprocess) for p in paths])
