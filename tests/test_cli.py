@@ -17,7 +17,7 @@ from reidkit.samples import MARKET1501_MINI
 
 runner = CliRunner()
 SUBCOMMANDS = [[], ["config"], ["config", "show"], ["data"], ["data", "synth"], ["data", "summary"], ["train"], ["eval"],
-               ["eval-features"], ["demo"]]
+               ["eval-features"], ["demo"], ["extract"], ["export"], ["export", "onnx"], ["visualize"]]
 
 
 @pytest.mark.parametrize("cmd", SUBCOMMANDS, ids=lambda c: " ".join(c) or "reid")

@@ -13,8 +13,9 @@ from .train_cmd import train
 from .visualize_cmd import visualize
 
 app = typer.Typer(
-    help="reidkit: re-identify people across cameras. Configs, datasets, evaluation and more.\n\n"
-         "Start with `reid demo`, then `reid eval-features FEATURES.npz`.",
+    help="reidkit: re-identify people across cameras. Configs, datasets, training, evaluation, "
+         "feature extraction and export.\n\n"
+         "Start with `reid demo`, then `reid extract IMAGES -o OUT` or `reid eval --root DATASET`.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(data_cmd.app, name="data")
