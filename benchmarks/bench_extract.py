@@ -10,7 +10,9 @@ memory, and how close its features are to the reference case of the same model:
   loop (``build_reid_test_loader``, PIL bicubic, batches of TEST.IMS_PER_BATCH; its CUDA-stream
   ``DataLoaderX`` replaced by a plain DataLoader, as on CPU it cannot run), against reidkit
   torch and ONNX on the matching preprocessing path;
-- the Lite0 default model: reidkit torch and ONNX (fast-reid has no EfficientNet-Lite).
+- the Lite0 default model: reidkit torch and ONNX (fast-reid has no EfficientNet-Lite); and the
+  same network with last stride 2 (``lite0s2``, half the compute) for comparison with
+  plain Lite0 figures.
 
     python benchmarks/bench_extract.py --images ../shared/data/cuhk03-detected/bounding_box_test \
         --limit 2000 [--fastreid ~/fast-reid --fastreid-pythonpath DIR] [--models r50 lite0]
@@ -36,6 +38,11 @@ R50_CONFIG = REPO / "tests" / "fixtures" / "fastreid_configs" / "Market1501" / "
 
 
 def peak_rss_gb() -> float:
+    """This process's resident high-water mark. Not ru_maxrss: on Linux that survives exec, so a
+    worker would inherit the parent's peak at fork time."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
@@ -47,12 +54,28 @@ def reidkit_case(case: str, paths: list[str], onnx_path: str, preprocess: str, b
         emb = Embedder.from_onnx(onnx_path, preprocess=preprocess, batch_size=batch)
     elif case == "r50-torch":
         emb = Embedder.from_config(load_config(R50_CONFIG), R50_WEIGHTS, preprocess=preprocess, batch_size=batch)
+    elif case == "lite0s2-torch":
+        emb = Embedder.from_model(lite0_stride2()[0], (256, 128), preprocess=preprocess, batch_size=batch)
     else:
         emb = Embedder.default(preprocess=preprocess, batch_size=batch)
     feats, ok, failed = emb.embed_files(paths)
     if failed:
         raise SystemExit(f"{len(failed)} unreadable images, e.g. {failed[0][1]}")
     return feats
+
+
+def lite0_stride2():
+    """The default network with last stride 2 and ImageNet weights: plain Lite0 (0.50 GFLOP per
+    256x128 crop, half the default model's 0.99, which keeps stride 1 in its last stage for ReID)."""
+    from reidkit.checkpoint import model_from_checkpoint
+    from reidkit.modeling import build_model
+    from reidkit.weights import default_weights
+
+    _, cfg = model_from_checkpoint(default_weights())
+    cfg = cfg.clone().freeze(False)
+    cfg.MODEL.BACKBONE.LAST_STRIDE = 2
+    cfg.MODEL.BACKBONE.PRETRAIN = True
+    return build_model(cfg).eval(), cfg.freeze()
 
 
 def fastreid_case(checkout: Path, path_kind: str, paths: list[str]) -> np.ndarray:
@@ -138,7 +161,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--images", type=Path, help="Folder of crops (e.g. cuhk03-detected/bounding_box_test).")
     ap.add_argument("--limit", type=int, default=2000)
-    ap.add_argument("--models", nargs="*", default=["r50", "lite0"], choices=["r50", "lite0"])
+    ap.add_argument("--models", nargs="*", default=["r50", "lite0", "lite0s2"], choices=["r50", "lite0", "lite0s2"])
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--fastreid", type=Path, help="A fast-reid checkout to measure beside reidkit (R50 only).")
     ap.add_argument("--fastreid-pythonpath", default="", help="Extra import path for fast-reid's dependencies.")
@@ -173,6 +196,8 @@ def main() -> None:
     for model_name in args.models:
         if model_name == "r50":
             model, cfg = model_from_config(load_config(R50_CONFIG), R50_WEIGHTS)
+        elif model_name == "lite0s2":
+            model, cfg = lite0_stride2()
         else:
             model, cfg = model_from_checkpoint(default_weights())
         onnx_path = export_onnx(model, tuple(cfg.INPUT.SIZE_TEST), work / f"{model_name}.onnx")

@@ -39,6 +39,11 @@ CONFIGS = {"r50": REPO / "configs" / "Market1501" / "bagtricks_R50.yml",
 
 
 def peak_rss_gb() -> float:
+    """This process's resident high-water mark. Not ru_maxrss: on Linux that survives exec, so a
+    worker would inherit the parent's peak at fork time."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
