@@ -174,3 +174,27 @@ def test_osnet_builds_trains_and_has_paper_size(depth, params):
     assert all(p.grad is not None for p in model.backbone.parameters())
     model.eval()
     assert model(x).shape == (8, model.embedding_dim)
+
+
+def test_torchvision_resnet50_file_loads_as_backbone_pretraining(tmp_path, caplog):
+    import logging
+
+    import torchvision
+
+    tv = torchvision.models.resnet50(weights=None).state_dict()
+    path = tmp_path / "resnet50-0676ba61.pth"
+    torch.save(tv, path)
+    cfg = load_config(FASTREID / "Market1501" / "bagtricks_R50.yml",
+                      ["MODEL.BACKBONE.PRETRAIN", "True", "MODEL.BACKBONE.PRETRAIN_PATH", str(path),
+                       "MODEL.HEADS.NUM_CLASSES", "10"])
+    with caplog.at_level(logging.WARNING):
+        model = build_model(cfg)
+    own = model.backbone.state_dict()
+    shared = [k for k in tv if k in own]
+    assert len(shared) == len(tv) - 2  # everything but the ImageNet classifier fc.weight / fc.bias
+    assert all(torch.equal(own[k], tv[k]) for k in shared)
+    assert "unexpected" in caplog.text and "fc.weight" in caplog.text and "0 keys missing" in caplog.text
+    tv["layer1.0.conv1.weight"] = torch.zeros(3, 3, 1, 1)
+    torch.save(tv, path)
+    with pytest.raises(ValueError, match=r"shapes differ for layer1\.0\.conv1\.weight \(3, 3, 1, 1\)"):
+        build_model(cfg)

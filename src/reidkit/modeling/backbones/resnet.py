@@ -120,9 +120,24 @@ class ResNet(nn.Module):
         return x
 
 
+def key_table(missing: list[str], unexpected: list[str], limit: int = 6) -> str:
+    """A short two-column text table of missing and unexpected state-dict keys."""
+    rows = max(min(len(missing), limit), min(len(unexpected), limit))
+    width = max([len("missing (kept initialisation)"), *(len(k) for k in missing[:limit])])
+    lines = [f"  {'missing (kept initialisation)':<{width}}  unexpected (ignored)"]
+    for i in range(rows):
+        left = missing[i] if i < len(missing) and i < limit else ""
+        right = unexpected[i] if i < len(unexpected) and i < limit else ""
+        lines.append(f"  {left:<{width}}  {right}")
+    if len(missing) > limit or len(unexpected) > limit:
+        lines.append(f"  ... {len(missing)} missing, {len(unexpected)} unexpected in all")
+    return "\n".join(lines)
+
+
 def load_pretrained(model: nn.Module, path: str | Path) -> None:
-    """Copy ImageNet weights from a local checkpoint (torchvision or fast-reid naming); layers
-    missing from it keep their initialisation and are listed in the log."""
+    """Copy ImageNet weights from a local checkpoint (torchvision's ``resnet50-*.pth`` or fast-reid/IBN
+    naming). Missing and unexpected keys are logged as a short table; a key whose shape differs
+    is an error naming it (the file is for another depth or variant)."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"MODEL.BACKBONE.PRETRAIN_PATH: no file at {path}")
@@ -130,11 +145,19 @@ def load_pretrained(model: nn.Module, path: str | Path) -> None:
     state = state.get("model", state.get("state_dict", state))
     state = {k.removeprefix("module.").removeprefix("backbone."): v for k, v in state.items()}
     own = model.state_dict()
-    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    mismatched = [f"{k} {tuple(v.shape)} in the file vs {tuple(own[k].shape)} in the model"
+                  for k, v in state.items() if k in own and own[k].shape != v.shape]
+    if mismatched:
+        raise ValueError(f"MODEL.BACKBONE.PRETRAIN_PATH {path}: shapes differ for {mismatched[0]}"
+                         + (f" (and {len(mismatched) - 1} more)" if len(mismatched) > 1 else ""))
+    usable = {k: v for k, v in state.items() if k in own}
     missing = sorted(set(own) - set(usable))
+    unexpected = sorted(set(state) - set(own))
     model.load_state_dict(usable, strict=False)
-    logger.info("loaded %d tensors from %s; %d kept their initialisation%s", len(usable), path, len(missing),
-                f" (e.g. {', '.join(missing[:5])})" if missing else "")
+    logger.info("loaded %d tensors from %s", len(usable), path)
+    if missing or unexpected:
+        logger.warning("%s: %d keys missing, %d unexpected\n%s", path, len(missing), len(unexpected),
+                       key_table(missing, unexpected))
 
 
 @BACKBONES.register("build_resnet_backbone")
