@@ -192,3 +192,20 @@ def test_extract_with_onnx_and_bad_onnx_inputs(default_onnx, tmp_path):
     (tmp_path / "bad.onnx").write_bytes(b"garbage")
     result = runner.invoke(app, ["extract", str(images[0]), "-o", str(tmp_path / "o"), "--onnx", str(tmp_path / "bad.onnx")])
     assert result.exit_code == 2 and "onnxruntime cannot load it" in result.output
+
+
+def test_extract_flip_makes_features_mirror_invariant(tmp_path):
+    originals, mirrored = tmp_path / "a", tmp_path / "b"
+    originals.mkdir()
+    mirrored.mkdir()
+    for p in sorted((MODEL / "images").glob("*.jpg"))[:4]:
+        image = Image.open(p).convert("RGB")
+        image.save(originals / f"{p.stem}.png")
+        image.transpose(Image.FLIP_LEFT_RIGHT).save(mirrored / f"{p.stem}.png")
+    feats = {}
+    for name, folder, extra in (("a", originals, ["--flip"]), ("b", mirrored, ["--flip"]), ("plain", mirrored, [])):
+        result = runner.invoke(app, ["extract", str(folder), "-o", str(tmp_path / f"out_{name}"), "-q", *extra])
+        assert result.exit_code == 0, result.output
+        feats[name] = np.load(tmp_path / f"out_{name}" / "features.npz")["feats"]
+    np.testing.assert_allclose(feats["a"], feats["b"], atol=1e-5)
+    assert np.abs(feats["a"] - feats["plain"]).max() > 1e-3
