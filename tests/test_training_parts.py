@@ -189,3 +189,16 @@ def test_keep_freed_memory_serves_large_blocks_from_the_heap_instead_of_mmap():
     assert applied and mmapped < 2**26 and heap >= 2**29
     _, default_mmapped, _ = probe("default")
     assert default_mmapped >= 2**29
+
+
+def test_resume_forgets_metrics_rows_logged_after_the_checkpoint(tmp_path):
+    from reidkit.engine.trainer import drop_rows_after
+
+    path = tmp_path / "metrics.csv"
+    path.write_text("iteration,epoch,loss\n20,0,1.5\n40,0,1.2\n60,1,1.1\n80,1,0.9\n")
+    drop_rows_after(path, 40)
+    assert path.read_text() == "iteration,epoch,loss\n20,0,1.5\n40,0,1.2\n"
+    drop_rows_after(path, 100)
+    assert path.read_text() == "iteration,epoch,loss\n20,0,1.5\n40,0,1.2\n"
+    drop_rows_after(tmp_path / "absent.csv", 0)
+    assert not (tmp_path / "absent.csv").exists()

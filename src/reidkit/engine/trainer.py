@@ -10,6 +10,7 @@ continues exactly as an uninterrupted one.
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import time
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from ..data.samplers import build_sampler
 from ..data.transforms import build_transform
 from ..evaluation import evaluate
 from ..evaluation.evaluator import options_from_config
+from ..fileio import atomic_write
 from .allocator import keep_freed_memory
 from .solver import build_optimizer, lr_factor, set_lr
 
@@ -298,6 +300,27 @@ class PeriodicEvaluator(Hook):
         self._run(t)
 
 
+def drop_rows_after(path: Path, iteration: int) -> None:
+    """Forget the rows a killed run logged past the checkpoint it resumes from, so a resumed
+    run's ``metrics.csv`` has each iteration once."""
+    if not path.exists():
+        return
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows or rows[0][:1] != ["iteration"]:
+        return
+    kept = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= iteration]
+    if len(kept) == len(rows):
+        return
+
+    def write(f) -> None:
+        text = io.StringIO()
+        csv.writer(text, lineterminator="\n").writerows(kept)
+        f.write(text.getvalue().encode())
+
+    atomic_write(path, write)
+
+
 class MetricsWriter(Hook):
     """Losses, lr and speed to ``metrics.csv`` (and TensorBoard when installed) every ``period`` steps."""
 
@@ -311,6 +334,7 @@ class MetricsWriter(Hook):
         if t.rank != 0:
             return
         t.output_dir.mkdir(parents=True, exist_ok=True)
+        drop_rows_after(t.output_dir / "metrics.csv", t.state.iteration)
         try:
             from torch.utils.tensorboard import SummaryWriter
 
