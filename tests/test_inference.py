@@ -209,3 +209,41 @@ def test_extract_flip_makes_features_mirror_invariant(tmp_path):
         feats[name] = np.load(tmp_path / f"out_{name}" / "features.npz")["feats"]
     np.testing.assert_allclose(feats["a"], feats["b"], atol=1e-5)
     assert np.abs(feats["a"] - feats["plain"]).max() > 1e-3
+
+
+def test_fold_batchnorm_matches_the_model_and_refuses_unsafe_folds():
+    from reidkit.inference.fuse import fold_batchnorm
+    from reidkit.modeling import build_model
+
+    cfg = load_config(FASTREID_CFG, ["MODEL.BACKBONE.DEPTH", "18x", "MODEL.BACKBONE.PRETRAIN", "False",
+                                     "MODEL.HEADS.NUM_CLASSES", "5"])
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    for m in model.modules():  # non-trivial statistics, so a wrong fold shows
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.5, 0.5)
+    model.eval()
+    x = torch.rand(3, 3, 64, 32) * 255
+    folded = fold_batchnorm(model, x[:2])
+    assert folded is not model
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.backbone.modules())
+    with torch.no_grad():
+        want, got = model(x), folded(x)
+    assert ((got - want).abs().max() / want.abs().max()).item() < 1e-5
+
+    class SharedOutput(torch.nn.Module):  # the conv output also feeds a second path: folding would change it
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3)
+            self.bn = torch.nn.BatchNorm2d(4)
+            self.bn.running_mean.fill_(2.0)
+
+        def forward(self, x):
+            y = self.conv(x)
+            return (self.bn(y) + y).flatten(1)
+
+    shared = SharedOutput().eval()
+    assert fold_batchnorm(shared, x[:2]) is shared

@@ -84,6 +84,7 @@ class Embedder:
     def from_model(cls, model, input_size: tuple[int, int], device: str = "cpu", **kwargs) -> "Embedder":
         """Any torch module mapping (N, 3, H, W) float 0-255 images to (N, D) features."""
         runner = TorchRunner(model, device)
+        runner.fold_norms(input_size)
         return cls(runner, input_size, runner.output_dim(input_size), **kwargs)
 
     @classmethod
@@ -159,7 +160,8 @@ def normalize(feats: np.ndarray) -> np.ndarray:
 
 
 class TorchRunner:
-    """A torch model on CPU (channels-last inputs) or CUDA, under ``torch.inference_mode``."""
+    """A torch model on CPU (channels-last inputs) or CUDA, under ``torch.inference_mode``; the
+    model is copied when its BatchNorms are folded, never changed in place."""
 
     def __init__(self, model, device: str = "cpu"):
         import torch
@@ -170,6 +172,13 @@ class TorchRunner:
             raise ValueError("device 'cuda' requested but torch sees no CUDA GPU: use device 'cpu'")
         self.memory_format = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
         self.model = model.eval().to(self.device, memory_format=self.memory_format)
+
+    def fold_norms(self, input_size: tuple[int, int]) -> None:
+        """Fold BatchNorm into the preceding convolutions (checked on a random batch, see ``fuse``)."""
+        from .fuse import fold_batchnorm
+
+        example = (self.torch.rand(2, 3, *input_size) * 255).to(self.device)
+        self.model = fold_batchnorm(self.model, example.contiguous(memory_format=self.memory_format))
 
     def output_dim(self, input_size: tuple[int, int]) -> int:
         return int(self(np.zeros((1, *input_size, 3), np.uint8)).shape[1])
