@@ -70,8 +70,6 @@ def test_resume_mid_epoch_reproduces_uninterrupted_weights(synth_root, tmp_path)
     resumed.train()
     a, b = full.model.state_dict(), resumed.model.state_dict()
     assert max((a[k].float() - b[k].float()).abs().max().item() for k in a) <= 1e-6
-    logged = [int(line.split(",")[0]) for line in (out / "metrics.csv").read_text().splitlines()[1:]]
-    assert logged == sorted(set(logged))  # the killed run's rows past its checkpoint are gone
     # and training changed the weights at all
     fresh = make_trainer(tiny_cfg(synth_root, tmp_path / "fresh", *two_epochs), []).model.state_dict()
     assert max((a[k].float() - fresh[k].float()).abs().max().item() for k in a) > 1e-3
