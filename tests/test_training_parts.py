@@ -202,3 +202,14 @@ def test_resume_forgets_metrics_rows_logged_after_the_checkpoint(tmp_path):
     assert path.read_text() == "iteration,epoch,loss\n20,0,1.5\n40,0,1.2\n"
     drop_rows_after(tmp_path / "absent.csv", 0)
     assert not (tmp_path / "absent.csv").exists()
+
+
+def test_resumed_run_keeps_earlier_evaluations(tmp_path):
+    from types import SimpleNamespace
+
+    from reidkit.engine.trainer import PeriodicEvaluator
+
+    (tmp_path / "eval.csv").write_text("epoch,dataset,Rank-1,mAP\n5,Market1501,69.0,64.2\n10,Market1501,74.1,69.7\n")
+    hook = PeriodicEvaluator()
+    hook.before_train(SimpleNamespace(rank=0, output_dir=tmp_path, state=SimpleNamespace(epoch=7)))
+    assert hook.results == [{"epoch": 5, "dataset": "Market1501", "Rank-1": 69.0, "mAP": 64.2}]

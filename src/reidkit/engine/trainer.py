@@ -271,6 +271,16 @@ class PeriodicEvaluator(Hook):
     def __init__(self):
         self.results: list[dict] = []
 
+    def before_train(self, t: Trainer) -> None:
+        """A resumed run keeps the evaluations of the epochs it already went through."""
+        path = t.output_dir / "eval.csv"
+        if t.rank != 0 or not path.exists():
+            return
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        self.results = [{k: (v if k == "dataset" else int(v) if k == "epoch" else float(v)) for k, v in r.items()}
+                        for r in rows if int(r["epoch"]) <= t.state.epoch]
+
     def _run(self, t: Trainer) -> None:
         if t.rank != 0 or not t.test_sets:
             return
@@ -286,10 +296,14 @@ class PeriodicEvaluator(Hook):
             state = t.state_dict()
             atomic_save({"model": state["model"], "meta": {**state["meta"], "metrics": first}},
                         t.output_dir / "model_best.pth")
-        with open(t.output_dir / "eval.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(self.results[0]))
+        def write(f) -> None:
+            text = io.StringIO()
+            writer = csv.DictWriter(text, fieldnames=list(self.results[0]), lineterminator="\n")
             writer.writeheader()
             writer.writerows(self.results)
+            f.write(text.getvalue().encode())
+
+        atomic_write(t.output_dir / "eval.csv", write)
 
     def after_epoch(self, t: Trainer) -> None:
         period = t.cfg.TEST.EVAL_PERIOD
