@@ -36,3 +36,9 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """:func:`atomic_write` of a UTF-8 text."""
+    data = text.encode("utf-8")
+    return atomic_write(path, lambda f: f.write(data))

@@ -28,7 +28,7 @@ from ..data.samplers import build_sampler
 from ..data.transforms import build_transform
 from ..evaluation import evaluate
 from ..evaluation.evaluator import options_from_config
-from ..fileio import atomic_write
+from ..fileio import atomic_write_text
 from .allocator import keep_freed_memory
 from .solver import build_optimizer, lr_factor, set_lr
 
@@ -296,14 +296,11 @@ class PeriodicEvaluator(Hook):
             state = t.state_dict()
             atomic_save({"model": state["model"], "meta": {**state["meta"], "metrics": first}},
                         t.output_dir / "model_best.pth")
-        def write(f) -> None:
-            text = io.StringIO()
-            writer = csv.DictWriter(text, fieldnames=list(self.results[0]), lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(self.results)
-            f.write(text.getvalue().encode())
-
-        atomic_write(t.output_dir / "eval.csv", write)
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=list(self.results[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.results)
+        atomic_write_text(t.output_dir / "eval.csv", text.getvalue())
 
     def after_epoch(self, t: Trainer) -> None:
         period = t.cfg.TEST.EVAL_PERIOD
@@ -326,13 +323,9 @@ def drop_rows_after(path: Path, iteration: int) -> None:
     kept = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= iteration]
     if len(kept) == len(rows):
         return
-
-    def write(f) -> None:
-        text = io.StringIO()
-        csv.writer(text, lineterminator="\n").writerows(kept)
-        f.write(text.getvalue().encode())
-
-    atomic_write(path, write)
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows(kept)
+    atomic_write_text(path, text.getvalue())
 
 
 class MetricsWriter(Hook):

@@ -16,16 +16,21 @@ from .roc import evaluate_roc
 ID_KEYS = ("q_pids", "g_pids", "q_camids", "g_camids")
 
 
-def load_features(path: str | Path) -> dict[str, np.ndarray]:
-    """Read an ``.npz`` with ``q_feat``/``g_feat`` and/or ``distmat`` plus the four id arrays."""
-    path = Path(path)
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` file, or a clear error for a missing or unreadable file."""
     if not path.is_file():
         raise FileNotFoundError(f"features file not found: {path}")
     try:
         with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
+            return {k: data[k] for k in data.files}
     except (ValueError, OSError) as exc:
         raise ValueError(f"{path}: not a readable .npz file ({exc})") from None
+
+
+def load_features(path: str | Path) -> dict[str, np.ndarray]:
+    """Read an ``.npz`` with ``q_feat``/``g_feat`` and/or ``distmat`` plus the four id arrays."""
+    path = Path(path)
+    arrays = read_npz(path)
     missing = [k for k in ID_KEYS if k not in arrays]
     if missing:
         raise ValueError(f"{path}: missing arrays {', '.join(missing)} (expected {', '.join(ID_KEYS)})")
@@ -40,13 +45,7 @@ def load_query_gallery(query: str | Path, gallery: str | Path) -> dict[str, np.n
     query/gallery arrays ``evaluate`` takes. Junk images (id -1) are dropped, as the dataset parsers do."""
     parts = {}
     for side, path in (("q", Path(query)), ("g", Path(gallery))):
-        if not path.is_file():
-            raise FileNotFoundError(f"features file not found: {path}")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files}
-        except (ValueError, OSError) as exc:
-            raise ValueError(f"{path}: not a readable .npz file ({exc})") from None
+        arrays = read_npz(path)
         if "feats" not in arrays:
             raise ValueError(f"{path}: no 'feats' array (expected a file written by reid extract)")
         if "pids" not in arrays or "camids" not in arrays:
