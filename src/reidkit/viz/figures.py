@@ -13,6 +13,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from ..evaluation.roc import RocCurve
+
 CORRECT, WRONG, QUERY = "#1a9850", "#d73027", "#3060c0"
 
 
@@ -70,11 +72,8 @@ def rank_list_png(query_path: str | Path, query_camid: int, ranked: Sequence[Ran
     return _png(fig)
 
 
-def roc_png(genuine: np.ndarray, impostor: np.ndarray) -> bytes:
+def roc_png(curve: RocCurve, n_genuine: int, n_impostor: int) -> bytes:
     """Verification ROC: genuine pairs accepted (TAR) against impostor pairs accepted (FAR), log x."""
-    from ..evaluation.roc import roc_curve
-
-    curve = roc_curve(genuine, impostor)
     far, tar = 1 - curve.tpr, 1 - curve.fpr  # fast-reid's curve has impostors as the positive class
     fig = _figure(5, 4)
     ax = fig.subplots()
@@ -85,7 +84,7 @@ def roc_png(genuine: np.ndarray, impostor: np.ndarray) -> bytes:
     ax.set_ylim(0, 1.01)
     ax.set_xlabel("false accept rate (impostor pairs under the threshold)")
     ax.set_ylabel("true accept rate (genuine pairs)")
-    ax.set_title(f"ROC over {genuine.size} genuine / {impostor.size} impostor pairs", fontsize=9)
+    ax.set_title(f"ROC over {n_genuine} genuine / {n_impostor} impostor pairs", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     return _png(fig)

@@ -11,26 +11,18 @@ import base64
 import html
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from ..evaluation import evaluate, pairwise_distance
+from ..evaluation import pairwise_distance
 from ..evaluation.rank import evaluate_rank
-from ..evaluation.roc import pair_distances
-from ..fileio import atomic_write
+from ..evaluation.roc import pair_distances, roc_curve, tpr_at_fpr
+from ..fileio import atomic_write, atomic_write_text
 from .figures import RankedItem, distance_histogram_png, rank_list_png, roc_png
 
 SORTS = ("ascending", "descending", "none")
-
-
-@dataclass(frozen=True)
-class QueryResult:
-    index: int
-    ap: float
-    ranked: list[RankedItem]
 
 
 def ranked_gallery(distmat_row: np.ndarray, q_pid: int, q_camid: int, g_pids: np.ndarray, g_camids: np.ndarray,
@@ -73,35 +65,35 @@ def write_visualization(out_dir: str | Path, q_feat: np.ndarray, g_feat: np.ndar
     q_pids, g_pids, q_camids, g_camids = (np.asarray(a, np.int64) for a in (q_pids, g_pids, q_camids, g_camids))
     distmat = pairwise_distance(q_feat, g_feat, metric)
     result = evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids)
-    metrics = evaluate({"distmat": distmat, "q_pids": q_pids, "g_pids": g_pids, "q_camids": q_camids,
-                        "g_camids": g_camids}, metric=metric)
-    atomic_write(out / "metrics.json", lambda f: f.write(json.dumps(metrics, indent=2).encode()))
+    genuine, impostor = pair_distances(distmat, q_pids, g_pids, q_camids, g_camids)
+    curve = roc_curve(genuine, impostor)
+    metrics = {**result.summary(), **tpr_at_fpr(curve)}  # what evaluate() reports, from the same arrays
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
 
-    def result_for(i: int, ap: float) -> QueryResult:
-        return QueryResult(i, ap, ranked_gallery(distmat[i], q_pids[i], q_camids[i], g_pids, g_camids, g_paths, max_rank))
+    pngs: dict[int, bytes] = {}
 
-    def png_for(r: QueryResult) -> bytes:
-        return rank_list_png(q_paths[r.index], int(q_camids[r.index]), r.ranked,
-                             title=f"{Path(q_paths[r.index]).name}   AP {r.ap * 100:.1f}%")
+    def png_for(i: int, ap: float) -> bytes:
+        """A query's rank-list figure, drawn once even when it is also in the report."""
+        if i not in pngs:
+            ranked = ranked_gallery(distmat[i], q_pids[i], q_camids[i], g_pids, g_camids, g_paths, max_rank)
+            pngs[i] = rank_list_png(q_paths[i], int(q_camids[i]), ranked,
+                                    title=f"{Path(q_paths[i]).name}   AP {ap * 100:.1f}%")
+        return pngs[i]
 
     order = query_order(result.all_ap, result.valid, rank_sort)
     for n, (i, ap) in enumerate(order[:num_vis]):
-        png = png_for(result_for(i, ap))
         name = f"{n:03d}_ap{ap * 100:05.1f}_{_safe(Path(q_paths[i]).stem)}.png"
-        atomic_write(out / "rank_lists" / name, lambda f, png=png: f.write(png))
+        atomic_write(out / "rank_lists" / name, lambda f, png=png_for(i, ap): f.write(png))
 
-    genuine, impostor = pair_distances(distmat, q_pids, g_pids, q_camids, g_camids)
-    roc, hist = roc_png(genuine, impostor), distance_histogram_png(genuine, impostor)
+    roc, hist = roc_png(curve, genuine.size, impostor.size), distance_histogram_png(genuine, impostor)
     atomic_write(out / "roc.png", lambda f: f.write(roc))
     atomic_write(out / "distances.png", lambda f: f.write(hist))
 
     by_ap = query_order(result.all_ap, result.valid, "ascending")
-    worst = [result_for(i, ap) for i, ap in by_ap[:report_queries]]
-    best = [result_for(i, ap) for i, ap in reversed(by_ap[-report_queries:])]
-    page = _report_html(title, metrics, len(q_paths), len(g_paths), int(result.valid.sum()), roc, hist,
-                        [(Path(q_paths[r.index]).name, png_for(r)) for r in worst],
-                        [(Path(q_paths[r.index]).name, png_for(r)) for r in best])
-    atomic_write(out / "report.html", lambda f: f.write(page.encode()))
+    worst = [(Path(q_paths[i]).name, png_for(i, ap)) for i, ap in by_ap[:report_queries]]
+    best = [(Path(q_paths[i]).name, png_for(i, ap)) for i, ap in reversed(by_ap[-report_queries:])]
+    page = _report_html(title, metrics, len(q_paths), len(g_paths), int(result.valid.sum()), roc, hist, worst, best)
+    atomic_write_text(out / "report.html", page)
     return metrics
 
 
