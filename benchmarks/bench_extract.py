@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -32,18 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
+from fastreid_side import import_fastreid, peak_rss_gb
+
 REPO = Path(__file__).resolve().parents[1]
 R50_WEIGHTS = REPO / "tests" / "fixtures" / "fastreid_model" / "bagtricks_R50.pth.xz"
 R50_CONFIG = REPO / "tests" / "fixtures" / "fastreid_configs" / "Market1501" / "bagtricks_R50.yml"
-
-
-def peak_rss_gb() -> float:
-    """This process's resident high-water mark. Not ru_maxrss: on Linux that survives exec, so a
-    worker would inherit the parent's peak at fork time."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 def reidkit_case(case: str, paths: list[str], onnx_path: str, preprocess: str, batch: int) -> np.ndarray:
@@ -79,11 +71,7 @@ def lite0_stride2():
 
 
 def fastreid_case(checkout: Path, path_kind: str, paths: list[str]) -> np.ndarray:
-    import collections
-    import collections.abc
-
-    collections.Mapping = collections.abc.Mapping  # fast-reid imports it from its pre-3.10 place
-    sys.path[:0] = [str(checkout), str(checkout / "demo")]
+    import_fastreid(checkout)
     import lzma
 
     import torch
@@ -91,11 +79,10 @@ def fastreid_case(checkout: Path, path_kind: str, paths: list[str]) -> np.ndarra
     from fastreid.config import get_cfg
 
     weights = Path(tempfile.mkdtemp()) / "bagtricks_R50.pth"
-    weights.write_bytes(lzma.open(R50_WEIGHTS).read())  # fast-reid cannot read .xz; not timed
+    weights.write_bytes(lzma.open(R50_WEIGHTS).read())  # fast-reid cannot read .xz (about 1 s, timed)
     cfg = get_cfg()
     cfg.merge_from_file(str(checkout / "configs" / "Market1501" / "bagtricks_R50.yml"))
     cfg.merge_from_list(["MODEL.DEVICE", "cpu", "MODEL.BACKBONE.PRETRAIN", "False", "MODEL.WEIGHTS", str(weights)])
-    start = time.perf_counter()
     feats = []
     if path_kind == "demo":
         import cv2
@@ -105,17 +92,7 @@ def fastreid_case(checkout: Path, path_kind: str, paths: list[str]) -> np.ndarra
         for p in paths:
             feats.append(F.normalize(demo.run_on_image(cv2.imread(p))).numpy())
     else:
-        import fastreid.data.build
         from fastreid.data.build import build_reid_test_loader
-
-        class CPULoader(torch.utils.data.DataLoader):
-            """fast-reid's DataLoaderX without its CUDA-stream prefetch, which needs a GPU."""
-
-            def __init__(self, local_rank: int, **kwargs) -> None:
-                kwargs["pin_memory"] = False
-                super().__init__(**kwargs)
-
-        fastreid.data.build.DataLoaderX = CPULoader
         from fastreid.data.common import CommDataset
         from fastreid.data.transforms import build_transforms
         from fastreid.engine import DefaultTrainer
@@ -129,7 +106,6 @@ def fastreid_case(checkout: Path, path_kind: str, paths: list[str]) -> np.ndarra
         with torch.no_grad():
             for batch in loader:
                 feats.append(F.normalize(model(batch)).numpy())
-    print(json.dumps({"seconds_after_import": time.perf_counter() - start}), file=sys.stderr)
     return np.concatenate(feats)
 
 

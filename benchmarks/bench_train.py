@@ -13,9 +13,8 @@ With --fastreid, fast-reid's own DefaultTrainer trains bagtricks_R50 from its ow
 the same data (it has no EfficientNet-Lite, so Lite0 is reidkit only). fast-reid needs
 `termcolor tabulate yacs scikit-learn` importable (e.g. `pip install --target DIR ...` and
 `--fastreid-pythonpath DIR`). Three runtime work-arounds are applied to it, nothing else changed:
-`collections.Mapping` (removed in Python 3.10) is aliased; its training loader's CUDA-stream
-prefetch (`DataLoaderX`, which needs a GPU) becomes a plain DataLoader over the same dataset,
-sampler, workers and collate function; and its optimizer's `zero_grad` keeps gradient buffers
+the two of `fastreid_side.import_fastreid` (``collections.Mapping``; a plain DataLoader in place
+of its CUDA-only `DataLoaderX`), and its optimizer's `zero_grad` keeps gradient buffers
 (`set_to_none=False`): on PyTorch 2 the default drops the gradients of its contiguous parameter
 buffer, so it would time a loop that never updates a weight. Both workers check that every
 trainable parameter moved before they report a rate.
@@ -26,25 +25,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from fastreid_side import count_moved, import_fastreid, peak_rss_gb, trainable_snapshot
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = {"r50": REPO / "configs" / "Market1501" / "bagtricks_R50.yml",
            "lite0": REPO / "configs" / "CUHK03" / "lite0_default.yml"}
-
-
-def peak_rss_gb() -> float:
-    """This process's resident high-water mark. Not ru_maxrss: on Linux that survives exec, so a
-    worker would inherit the parent's peak at fork time."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 def reidkit_rate(config: Path, root: Path, batch: int, iters: int, warmup: int, workers: int) -> dict:
@@ -74,40 +65,26 @@ def reidkit_rate(config: Path, root: Path, batch: int, iters: int, warmup: int, 
     launch.seed_everything(0)
     records = launch.train_records(cfg)
     model = launch.prepare_model(cfg, len({r.pid for r in records}), torch.device("cpu"), 1, 0)
-    params = [p for p in model.parameters() if p.requires_grad]
-    before = [p.detach().clone() for p in params]
+    snapshot = trainable_snapshot(model)
     timer = Timer()
     trainer = Trainer(cfg, model, records, [], cfg.OUTPUT_DIR, hooks=[LRSchedule(), timer], progress=False)
     try:
         trainer.train()
     except StopIteration:
         pass
-    moved = sum(not torch.equal(a, p.detach()) for a, p in zip(before, params))
-    return {"rate": timer.rate, "params_moved": moved, "params": len(before), "threads": torch.get_num_threads()}
+    return {"rate": timer.rate, "params_moved": count_moved(snapshot), "params": len(snapshot[0]),
+            "threads": torch.get_num_threads()}
 
 
 def fastreid_rate(checkout: Path, root: Path, batch: int, iters: int, warmup: int, workers: int) -> dict:
-    import collections
-    import collections.abc
     import functools
 
-    collections.Mapping = collections.abc.Mapping  # fast-reid imports it from its pre-3.10 place
     os.environ["FASTREID_DATASETS"] = str(root)
-    sys.path.insert(0, str(checkout))
+    import_fastreid(checkout)
     import torch
-    import fastreid.data.build
     from fastreid.config import get_cfg
     from fastreid.engine import DefaultTrainer
     from fastreid.engine.hooks import HookBase
-
-    class CPULoader(torch.utils.data.DataLoader):
-        """fast-reid's DataLoaderX without its CUDA-stream prefetch, which needs a GPU."""
-
-        def __init__(self, local_rank: int, **kwargs) -> None:
-            kwargs["pin_memory"] = False
-            super().__init__(**kwargs)
-
-    fastreid.data.build.DataLoaderX = CPULoader
 
     cfg = get_cfg()
     cfg.merge_from_file(str(checkout / "configs" / "Market1501" / "bagtricks_R50.yml"))
@@ -119,9 +96,7 @@ def fastreid_rate(checkout: Path, root: Path, batch: int, iters: int, warmup: in
     trainer = DefaultTrainer(cfg)
     optimizer = trainer._trainer.optimizer
     optimizer.zero_grad = functools.partial(optimizer.zero_grad, set_to_none=False)
-    model = trainer._trainer.model
-    params = [p for p in model.parameters() if p.requires_grad]
-    before = [p.detach().clone() for p in params]
+    snapshot = trainable_snapshot(trainer._trainer.model)
 
     class Timer(HookBase):
         start = 0.0
@@ -140,8 +115,8 @@ def fastreid_rate(checkout: Path, root: Path, batch: int, iters: int, warmup: in
         trainer.train()
     except StopIteration:
         pass
-    moved = sum(not torch.equal(a, p.detach()) for a, p in zip(before, params))
-    return {"rate": Timer.rate, "params_moved": moved, "params": len(before), "threads": torch.get_num_threads()}
+    return {"rate": Timer.rate, "params_moved": count_moved(snapshot), "params": len(snapshot[0]),
+            "threads": torch.get_num_threads()}
 
 
 def run_worker(args: argparse.Namespace, which: str, batch: int, extra_path: str = "") -> dict:
