@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from .common import print_json, user_errors
+from .common import load_model, print_json, user_errors
 
 
 @user_errors
@@ -25,8 +25,7 @@ def eval_model(
     """Evaluate a model on a dataset: Rank-1/5/10, mAP, mINP under the Market protocol."""
     import torch
 
-    from ..checkpoint import model_from_checkpoint, model_from_config
-    from ..config import load_config
+    from ..checkpoint import model_from_checkpoint
     from ..data.datasets import build_dataset
     from ..engine.launch import resolve_device
     from ..engine.trainer import TestSet, evaluate_model
@@ -34,18 +33,12 @@ def eval_model(
     from ..weights import default_weights
 
     opts = [o for o in (opts or []) if o != "--opts"]
-    if config_file is not None:
-        cfg = load_config(config_file, opts, freeze=False)
-        weights = weights or cfg.MODEL.WEIGHTS or None
-        if weights is None:
-            raise ValueError(f"{config_file} describes a model to load: give its --weights CHECKPOINT "
-                             "(or MODEL.WEIGHTS CHECKPOINT)")
-        model, cfg = model_from_config(cfg, weights)
-    else:
+    if config_file is not None or not opts:
+        model, cfg, weights = load_model(config_file, opts, weights)
+    else:  # a reidkit checkpoint with overrides of its own config (e.g. TEST.* settings)
         weights = weights or default_weights()
         model, cfg = model_from_checkpoint(weights)
-        if opts:
-            cfg = cfg.clone().freeze(False).merge_from_list(opts).freeze()
+        cfg = cfg.clone().freeze(False).merge_from_list(opts).freeze()
     device = resolve_device(cfg)
     ds = build_dataset(dataset, root)
     with torch.no_grad():

@@ -7,26 +7,9 @@ from typing import List, Optional
 
 import typer
 
-from .common import user_errors
+from .common import load_model, user_errors
 
 app = typer.Typer(help="Export a model for deployment.", no_args_is_help=True)
-
-
-def load_torch_model(config_file: Optional[Path], opts: list[str], weights: Optional[Path]):
-    """(model, config) from a config + weights, a reidkit checkpoint, or the shipped default."""
-    from ..checkpoint import model_from_checkpoint, model_from_config
-    from ..config import load_config
-    from ..weights import default_weights
-
-    if config_file is not None:
-        cfg = load_config(config_file, opts, freeze=False)
-        weights = weights or cfg.MODEL.WEIGHTS or None
-        if weights is None:
-            raise ValueError(f"{config_file}: give the weights with MODEL.WEIGHTS CHECKPOINT or --weights")
-        return model_from_config(cfg, weights)
-    if opts:
-        raise ValueError(f"config overrides {' '.join(opts)} need --config-file")
-    return model_from_checkpoint(weights or default_weights())
 
 
 @app.command("onnx", context_settings={"ignore_unknown_options": True})
@@ -50,11 +33,10 @@ def onnx(
     from ..samples import MARKET1501_MINI
 
     opts = [o for o in (opts or []) if o != "--opts"]
-    model, cfg = load_torch_model(config_file, opts, weights)
+    model, cfg, source = load_model(config_file, opts, weights)
     size = tuple(cfg.INPUT.SIZE_TEST)
-    source = str(weights or cfg.MODEL.WEIGHTS or "reidkit default model")
     path = export_onnx(model, size, output, opset=opset,
-                       metadata={"reidkit.weights": source, "reidkit.backbone": cfg.MODEL.BACKBONE.NAME})
+                       metadata={"reidkit.weights": str(source), "reidkit.backbone": cfg.MODEL.BACKBONE.NAME})
     real = expand_inputs([images or MARKET1501_MINI / "query"])[:64]
     for name, batch in (("random", random_batch(size, 8)), (f"{len(real)} real", real_batch(real, size))):
         raw, unit = max_abs_difference(model, path, batch)

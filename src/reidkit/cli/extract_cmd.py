@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from .common import user_errors
+from .common import load_model, user_errors
 
 
 def split_inputs_and_opts(args: list[str]) -> tuple[list[str], list[str]]:
@@ -29,16 +29,8 @@ def build_embedder(config_file: Optional[Path], opts: list[str], onnx: Optional[
         if config_file is not None or opts:
             raise ValueError("give either --onnx or --config-file/--opts, not both")
         return Embedder.from_onnx(onnx, **common)
-    if config_file is None:
-        if opts:
-            raise ValueError(f"config overrides {' '.join(opts)} need --config-file")
-        return Embedder.default(device=device, **common)
-    from ..config import load_config
-
-    cfg = load_config(config_file, opts)
-    if not cfg.MODEL.WEIGHTS:
-        raise ValueError(f"{config_file}: MODEL.WEIGHTS is empty: add --opts MODEL.WEIGHTS CHECKPOINT")
-    return Embedder.from_config(cfg, device=device, **common)
+    model, cfg, weights = load_model(config_file, opts, how="MODEL.WEIGHTS CHECKPOINT (after --opts)")
+    return Embedder.from_model(model, tuple(cfg.INPUT.SIZE_TEST), device=device, name=weights.name, **common)
 
 
 @user_errors
