@@ -21,6 +21,7 @@ memory, and how close its features are to the reference case of the same model:
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import subprocess
@@ -68,6 +69,58 @@ def lite0_stride2():
     cfg.MODEL.BACKBONE.LAST_STRIDE = 2
     cfg.MODEL.BACKBONE.PRETRAIN = True
     return build_model(cfg).eval(), cfg.freeze()
+
+
+def plain_onnx_export(model, path: Path) -> Path:
+    """The probe's export: TorchScript exporter, opset 17, dynamic batch, nothing rewritten."""
+    import torch
+
+    torch.onnx.export(model, (torch.rand(2, 3, 256, 128),), str(path), input_names=["images"],
+                      dynamic_axes={"images": {0: "batch"}}, opset_version=17, dynamo=False)
+    return path
+
+
+def model_only_probe(paths: list[str], batch: int, rounds: int = 5) -> None:
+    """The issue's Lite0 probe repeated beside ours: model-only images/s on one batch of real
+    crops, timm's ``tf_efficientnet_lite0`` (eager, channels-last; and its ONNX export in
+    onnxruntime) against reidkit's plain Lite0 (``lite0s2``) and the default model, alternating
+    in one process so that the machine's drift hits every case alike; the best round counts."""
+    import timm
+    import torch
+
+    from reidkit.checkpoint import model_from_checkpoint
+    from reidkit.export.onnx_model import export_onnx, real_batch
+    from reidkit.inference.embedder import OnnxRunner, TorchRunner
+    from reidkit.weights import default_weights
+
+    images = real_batch(paths[:batch], (256, 128))
+    work = Path(tempfile.mkdtemp())
+    timm_model = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0).eval()
+    timm_cl = copy.deepcopy(timm_model).to(memory_format=torch.channels_last)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float().contiguous(memory_format=torch.channels_last)
+
+    def timm_eager():
+        with torch.inference_mode():
+            timm_cl(x)
+
+    cases = {"timm tf_efficientnet_lite0, torch channels-last": timm_eager,
+             "timm tf_efficientnet_lite0, onnxruntime": OnnxRunner(plain_onnx_export(timm_model, work / "timm.onnx"))}
+    for name, model in (("reidkit lite0s2", lite0_stride2()[0]), ("reidkit default", model_from_checkpoint(default_weights())[0])):
+        runner = TorchRunner(model)
+        runner.fold_norms((256, 128))  # as Embedder does
+        cases[f"{name}, torch"] = runner
+        cases[f"{name}, onnxruntime"] = OnnxRunner(export_onnx(model, (256, 128), work / f"{name[8:]}.onnx"))
+    best = dict.fromkeys(cases, 0.0)
+    for _ in range(rounds):
+        for name, run_case in cases.items():
+            run_case() if name.endswith("channels-last") else run_case(images)  # warm-up
+            start = time.perf_counter()
+            run_case() if name.endswith("channels-last") else run_case(images)
+            best[name] = max(best[name], len(images) / (time.perf_counter() - start))
+    print(f"\nModel only, batch of {len(images)} real crops at 256x128, best of {rounds} alternating rounds:")
+    print("| network | images/s |\n|---|---|")
+    for name, rate in best.items():
+        print(f"| {name} | {rate:.1f} |", flush=True)
 
 
 def fastreid_case(checkout: Path, path_kind: str, paths: list[str]) -> np.ndarray:
@@ -139,6 +192,8 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=2000)
     ap.add_argument("--models", nargs="*", default=["r50", "lite0", "lite0s2"], choices=["r50", "lite0", "lite0s2"])
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--probe-only", action="store_true",
+                    help="Only the model-only Lite0 comparison with timm's tf_efficientnet_lite0.")
     ap.add_argument("--fastreid", type=Path, help="A fast-reid checkout to measure beside reidkit (R50 only).")
     ap.add_argument("--fastreid-pythonpath", default="", help="Extra import path for fast-reid's dependencies.")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
@@ -165,6 +220,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp())
     args.list = work / "images.txt"
     args.list.write_text("\n".join(paths))
+    if args.probe_only or "lite0s2" in args.models:
+        model_only_probe(paths, args.batch)
+        if args.probe_only:
+            return
     print(f"{len(paths)} images from {args.images}; torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"batch {args.batch}; model loading included", flush=True)
     print("| model | path | implementation | images/s | vs fast-reid | peak RSS | min cosine to reference |")

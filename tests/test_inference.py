@@ -156,7 +156,9 @@ def test_onnx_export_of_the_default_model_matches_torch_on_real_crops(default_on
 
     path, output = default_onnx
     assert "max |torch - onnx| on 32 real images" in output
-    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    proto = onnx.load(str(path))
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert "Ceil" not in {n.op_type for n in proto.graph.node}  # "same" padding exported as constants
     assert meta["reidkit.input_size"] == "256x128"
     torch_emb, onnx_emb = Embedder.default(), Embedder.from_onnx(path)
     assert onnx_emb.dim == torch_emb.dim == 1280 and onnx_emb.input_size == (256, 128)
@@ -247,3 +249,22 @@ def test_fold_batchnorm_matches_the_model_and_refuses_unsafe_folds():
 
     shared = SharedOutput().eval()
     assert fold_batchnorm(shared, x[:2]) is shared
+
+
+@pytest.mark.parametrize("size", [(64, 32), (65, 33)])
+def test_static_same_padding_matches_timms_run_time_padding(size):
+    import timm
+    from timm.layers import Conv2dSame
+
+    from reidkit.inference.fuse import static_same_padding
+
+    torch.manual_seed(0)
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0).eval()
+    x = torch.rand(2, 3, *size)
+    static = static_same_padding(model, x[:1])
+    assert sum(isinstance(m, Conv2dSame) for m in model.modules()) == 5  # the original is left alone
+    assert not any(isinstance(m, Conv2dSame) for m in static.modules())
+    with torch.no_grad():
+        torch.testing.assert_close(static(x), model(x), rtol=1e-5, atol=1e-5)
+    plain = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1))
+    assert static_same_padding(plain, x) is plain

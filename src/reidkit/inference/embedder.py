@@ -174,11 +174,13 @@ class TorchRunner:
         self.model = model.eval().to(self.device, memory_format=self.memory_format)
 
     def fold_norms(self, input_size: tuple[int, int]) -> None:
-        """Fold BatchNorm into the preceding convolutions (checked on a random batch, see ``fuse``)."""
-        from .fuse import fold_batchnorm
+        """Specialise the model to ``input_size``: constant "same" padding, BatchNorm folded into
+        the preceding convolutions (each checked on a random batch, see ``fuse``)."""
+        from .fuse import fold_batchnorm, static_same_padding
 
         example = (self.torch.rand(2, 3, *input_size) * 255).to(self.device)
-        self.model = fold_batchnorm(self.model, example.contiguous(memory_format=self.memory_format))
+        example = example.contiguous(memory_format=self.memory_format)
+        self.model = fold_batchnorm(static_same_padding(self.model, example), example)
 
     def output_dim(self, input_size: tuple[int, int]) -> int:
         return int(self(np.zeros((1, *input_size, 3), np.uint8)).shape[1])

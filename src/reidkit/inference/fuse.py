@@ -1,6 +1,12 @@
-"""Folding eval-mode BatchNorm into the convolution before it, for faster CPU inference.
+"""Inference-only rewrites of a model for a fixed input size: faster on CPU, same outputs.
 
-In eval mode a BatchNorm is a per-channel affine map, so ``bn(conv(x))`` equals one convolution
+Static "same" padding: timm's TF-ported networks (``tf_efficientnet_lite*``) pad each strided
+convolution by an amount computed from the input size at run time; exported to ONNX that is a
+chain of Shape/Gather/Ceil ops feeding a Pad, which onnxruntime cannot fold into the convolution
+while the batch axis is dynamic. For a known input size the padding is a constant, so each such
+convolution becomes a fixed zero-pad and a plain convolution (one convolution when symmetric).
+
+BatchNorm folding: in eval mode a BatchNorm is a per-channel affine map, so ``bn(conv(x))`` equals one convolution
 with scaled weights and a bias; folding removes a full pass over every activation map. Which
 BatchNorm follows which convolution is found by running the model once with hooks (a BN whose
 input is exactly a convolution's output), so it works for any backbone built from ``nn.Conv2d``
@@ -12,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 
 import torch
 from torch import nn
@@ -65,6 +72,57 @@ def _after_norm(bn: nn.BatchNorm2d) -> nn.Module:
     drop = getattr(bn, "drop", None)
     rest = [m for m in (drop, act) if isinstance(m, nn.Module) and not isinstance(m, nn.Identity)]
     return nn.Sequential(*rest) if rest else nn.Identity()
+
+
+def _dynamic_same_conv_types() -> tuple[type, ...]:
+    try:
+        from timm.layers import Conv2dSame
+    except ImportError:  # timm absent: nothing of its kind in the model
+        return ()
+    return (Conv2dSame,)
+
+
+def _same_pad(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
+    """TF 'SAME' padding of one axis: (before, after), the extra pixel after."""
+    total = max((math.ceil(size / stride) - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def static_same_padding(model: nn.Module, example: torch.Tensor) -> nn.Module:
+    """A copy of ``model`` whose run-time "same"-padded convolutions pad by the constant amount
+    ``example``'s size needs (valid for inputs of that height and width only); ``model`` itself
+    when it has none. The copy is checked against the original on ``example``."""
+    kinds = _dynamic_same_conv_types()
+    if not kinds or not any(isinstance(m, kinds) for m in model.modules()):
+        return model
+    static = copy.deepcopy(model).eval()
+    names = {m: n for n, m in static.named_modules()}
+    sizes: dict[str, tuple[int, int]] = {}
+
+    def record(module, inputs):
+        sizes[names[module]] = tuple(inputs[0].shape[-2:])
+
+    handles = [m.register_forward_pre_hook(record) for m in static.modules() if isinstance(m, kinds)]
+    try:
+        with torch.no_grad():
+            want = static(example)
+    finally:
+        for h in handles:
+            h.remove()
+    for name, (h, w) in sizes.items():
+        old = static.get_submodule(name)
+        top, bottom = _same_pad(h, old.kernel_size[0], old.stride[0], old.dilation[0])
+        left, right = _same_pad(w, old.kernel_size[1], old.stride[1], old.dilation[1])
+        symmetric = top == bottom and left == right
+        conv = nn.Conv2d(old.in_channels, old.out_channels, old.kernel_size, old.stride,
+                         (top, left) if symmetric else 0, old.dilation, old.groups, old.bias is not None)
+        conv.weight, conv.bias = old.weight, old.bias
+        _set_child(static, name, conv if symmetric else nn.Sequential(nn.ZeroPad2d((left, right, top, bottom)), conv))
+    with torch.no_grad():
+        got = static(example)
+    if not torch.allclose(got, want, rtol=1e-4, atol=1e-5):
+        raise AssertionError("static padding changed the model's output")  # a bug here, not the user's
+    return static
 
 
 def fold_batchnorm(model: nn.Module, example: torch.Tensor, rtol: float = 1e-3) -> nn.Module:
