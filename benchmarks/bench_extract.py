@@ -14,7 +14,7 @@ memory, and how close its features are to the reference case of the same model:
   same network with last stride 2 (``lite0s2``, half the compute) for comparison with
   plain Lite0 figures.
 
-    python benchmarks/bench_extract.py --images ../shared/data/cuhk03-detected/bounding_box_test \
+    python benchmarks/bench_extract.py --images ../shared/data/cuhk03-detected/bounding_box_train \
         --limit 2000 [--fastreid ~/fast-reid --fastreid-pythonpath DIR] [--models r50 lite0]
 """
 
@@ -188,7 +188,7 @@ def run(args, name: str, out: Path, extra: list[str], pythonpath: str = "") -> d
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--images", type=Path, help="Folder of crops (e.g. cuhk03-detected/bounding_box_test).")
+    ap.add_argument("--images", type=Path, help="Folder of crops (e.g. cuhk03-detected/bounding_box_train).")
     ap.add_argument("--limit", type=int, default=2000)
     ap.add_argument("--models", nargs="*", default=["r50", "lite0", "lite0s2"], choices=["r50", "lite0", "lite0s2"])
     ap.add_argument("--batch", type=int, default=32)
