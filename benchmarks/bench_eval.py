@@ -3,8 +3,8 @@
 
 Each measurement runs in a fresh process that first loads the problem, so wall time and peak
 memory (the process's resident high-water mark above what it held after loading) belong to the
-measured call alone. With ``--fastreid PATH`` (a checkout of JDAI-CV/fast-reid; needs Cython and
-faiss-cpu, ``pip install -e '.[bench]'``) fast-reid's ``evaluate_rank`` (Cython),
+measured call alone. With ``--fastreid PATH`` (a checkout of JDAI-CV/fast-reid; needs Cython,
+``pip install -e '.[bench]'``; faiss-cpu is a dependency) fast-reid's ``evaluate_rank`` (Cython),
 ``compute_jaccard_distance`` (what its evaluator does for TEST.RERANK) and ``re_ranking`` (Zhong)
 run on the same input, their metrics are compared with ours, and ratios are printed. Without it
 the reference timings in tests/fixtures/eval/README.md are quoted instead.

@@ -12,8 +12,10 @@ import typer
 
 from ..config import ConfigError
 from ..data.datasets import DatasetError
+from ..retrieval.gallery import GalleryError
+from ..retrieval.index import IndexFileError
 
-USER_ERRORS = (ConfigError, DatasetError, FileNotFoundError, ValueError)
+USER_ERRORS = (ConfigError, DatasetError, GalleryError, IndexFileError, FileNotFoundError, ValueError, ConnectionError)
 
 
 def user_errors(fn: Callable) -> Callable:

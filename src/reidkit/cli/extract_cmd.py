@@ -20,16 +20,16 @@ def split_inputs_and_opts(args: list[str]) -> tuple[list[str], list[str]]:
 
 
 def build_embedder(config_file: Optional[Path], opts: list[str], onnx: Optional[Path], preprocess: str,
-                   flip: bool, batch_size: int, device: str):
-    """The embedder a command asked for: ONNX file, config + weights, or the shipped default."""
+                   flip: bool, batch_size: int, device: str, weights: Optional[Path] = None):
+    """The embedder a command asked for: ONNX file, config + weights, a checkpoint, or the shipped default."""
     from ..inference import Embedder
 
     common = {"preprocess": preprocess, "flip": flip, "batch_size": batch_size}
     if onnx is not None:
-        if config_file is not None or opts:
-            raise ValueError("give either --onnx or --config-file/--opts, not both")
+        if config_file is not None or opts or weights is not None:
+            raise ValueError("give either --onnx or a torch model (--config-file/--opts/--weights), not both")
         return Embedder.from_onnx(onnx, **common)
-    model, cfg, weights = load_model(config_file, opts, how="MODEL.WEIGHTS CHECKPOINT (after --opts)")
+    model, cfg, weights = load_model(config_file, opts, weights, how="MODEL.WEIGHTS CHECKPOINT (after --opts)")
     return Embedder.from_model(model, tuple(cfg.INPUT.SIZE_TEST), device=device, name=weights.name, **common)
 
 

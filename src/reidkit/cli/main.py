@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import config_cmd, data_cmd, export_cmd
+from . import config_cmd, data_cmd, export_cmd, gallery_cmd
 from .demo_cmd import demo
 from .eval_cmd import eval_features
 from .eval_model_cmd import eval_model
@@ -14,12 +14,13 @@ from .visualize_cmd import visualize
 
 app = typer.Typer(
     help="reidkit: re-identify people across cameras. Configs, datasets, training, evaluation, "
-         "feature extraction and export.\n\n"
+         "feature extraction, export and searchable galleries.\n\n"
          "Start with `reid demo`, then `reid extract IMAGES -o OUT` or `reid eval --root DATASET`.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(export_cmd.app, name="export")
+app.add_typer(gallery_cmd.app, name="gallery")
 app.command("eval-features", context_settings={"ignore_unknown_options": True})(eval_features)
 app.command("demo")(demo)
 app.command("train", context_settings={"ignore_unknown_options": True})(train)

@@ -1,0 +1,266 @@
+"""``reid gallery``: a persistent, searchable gallery of embedded images (faiss or Milvus + SQLite)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, List, Optional
+
+import typer
+
+from .common import print_json, user_errors
+from .extract_cmd import build_embedder
+
+app = typer.Typer(help="Create, fill and search a persistent gallery of person images.", no_args_is_help=True)
+
+PREPROCESS_HELP = "Resizing: 'loader' (PIL bicubic) or 'demo' (OpenCV bicubic), as in `reid extract`."
+
+
+def _file_digest(path: Path, h) -> None:
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+
+
+def model_spec(config_file: Optional[Path], opts: list[str], weights: Optional[Path], onnx: Optional[Path],
+               preprocess: str, flip: bool) -> dict[str, Any]:
+    """What rebuilds the gallery's embedder later, with absolute paths and a fingerprint of the
+    files and settings its features depend on (so a changed model file is caught)."""
+    from ..config import load_config
+    from ..weights import default_weights
+
+    spec: dict[str, Any] = {"config": None, "opts": list(opts), "weights": None, "onnx": None,
+                            "preprocess": preprocess, "flip": flip}
+    h = hashlib.sha256(json.dumps([opts, preprocess, flip]).encode())
+    if onnx is not None:
+        spec["onnx"] = str(onnx.resolve())
+        files = [onnx]
+    else:
+        chosen = weights
+        if config_file is not None:
+            spec["config"] = str(config_file.resolve())
+            cfg = load_config(config_file, opts)
+            h.update(cfg.dump().encode())  # the merged config (its _BASE_ files included)
+            chosen = chosen or (Path(cfg.MODEL.WEIGHTS) if cfg.MODEL.WEIGHTS else None)
+            if chosen is None:
+                raise ValueError(f"{config_file} describes a model to load: give its --weights CHECKPOINT "
+                                 "(or MODEL.WEIGHTS CHECKPOINT after --opts)")
+        elif opts:
+            raise ValueError(f"config overrides {' '.join(opts)} need --config-file")
+        chosen = chosen or default_weights()
+        spec["weights"] = str(Path(chosen).resolve())
+        files = [Path(chosen)]
+    for f in files:
+        if not f.is_file():
+            raise FileNotFoundError(f"model file not found: {f}")
+        _file_digest(f, h)
+    spec["fingerprint"] = h.hexdigest()[:16]
+    return spec
+
+
+def spec_name(spec: dict[str, Any]) -> str:
+    return f"{Path(spec['onnx'] or spec['weights']).name}@{spec['fingerprint'][:12]}"
+
+
+def embedder_for(gallery, batch_size: int = 32, device: str = "cpu"):
+    """The embedder the gallery was created with, refusing model files that changed since."""
+    spec = json.loads(gallery.settings.get("model_spec") or "{}")
+    if not spec:
+        raise ValueError(f"{gallery.folder} was created from Python with no model recorded: "
+                         "add vectors with Gallery.add instead")
+    config = Path(spec["config"]) if spec.get("config") else None
+    weights = Path(spec["weights"]) if spec.get("weights") else None
+    onnx = Path(spec["onnx"]) if spec.get("onnx") else None
+    now = model_spec(config, spec["opts"], weights, onnx, spec["preprocess"], spec["flip"])
+    if now["fingerprint"] != spec["fingerprint"]:
+        raise ValueError(f"the model files of {gallery.folder} changed since it was created ({spec_name(spec)}, now "
+                         f"{spec_name(now)}): its features would not compare; create a new gallery")
+    return build_embedder(config, spec["opts"], onnx, spec["preprocess"], spec["flip"], batch_size, device, weights)
+
+
+@app.command("create", context_settings={"ignore_unknown_options": True})
+@user_errors
+def create(
+    folder: Path = typer.Argument(..., help="Folder for the new gallery (created; must not hold one)."),
+    opts: Optional[List[str]] = typer.Argument(None, metavar="[--opts KEY VALUE ...]", help="Config overrides."),
+    config_file: Optional[Path] = typer.Option(None, "--config-file", "-c", help="Model config (with MODEL.WEIGHTS)."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="A reidkit or fast-reid checkpoint."),
+    onnx: Optional[Path] = typer.Option(None, "--onnx", help="An ONNX model from `reid export onnx`."),
+    preprocess: str = typer.Option("loader", "--preprocess", help=PREPROCESS_HELP),
+    flip: bool = typer.Option(False, "--flip", help="Average each image's features with its mirror image's."),
+    engine: str = typer.Option("faiss", "--engine", help="faiss (embedded) or milvus."),
+    index: str = typer.Option("auto", "--index", help="faiss index: auto (exact below 100k items, else HNSW), "
+                                                      "flat, hnsw or ivfpq."),
+    milvus_uri: Optional[str] = typer.Option(None, "--milvus-uri", help="Milvus server (http://host:19530) or "
+                                                                         "milvus-lite file; default FOLDER/milvus.db."),
+) -> None:
+    """Create an empty gallery for one model (the shipped default model when none is given)."""
+    from ..retrieval import Gallery
+
+    opts = [o for o in (opts or []) if o != "--opts"]
+    spec = model_spec(config_file, opts, weights, onnx, preprocess, flip)
+    embedder = build_embedder(config_file, opts, onnx, preprocess, flip, 1, "cpu", weights)
+    gallery = Gallery.create(folder, spec_name(spec), embedder.dim, engine=engine, index_kind=index,
+                             milvus_uri=milvus_uri, model_spec=spec)
+    gallery.close()
+    typer.echo(f"created gallery {folder}: model {spec_name(spec)}, dim {embedder.dim}, {engine} engine")
+
+
+@app.command("add")
+@user_errors
+def add(
+    folder: Path = typer.Argument(..., help="The gallery folder."),
+    images: Optional[List[str]] = typer.Argument(None, help="Image files, folders or quoted glob patterns."),
+    csv_file: Optional[Path] = typer.Option(None, "--csv", help="CSV with a 'path' column and any of camera, "
+                                                                "frame, timestamp, track_id, person_id."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1),
+    chunk: int = typer.Option(1024, "--chunk", min=1, help="Images embedded and committed per transaction."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda (torch models)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Embed images and add them, with camera/frame/person read from Market- or Duke-style names or a CSV.
+
+    Every chunk is one transaction: an interrupted add keeps the chunks committed before it.
+    """
+    from tqdm import tqdm
+
+    from ..inference.files import expand_inputs
+    from ..retrieval import Gallery
+    from ..retrieval.sources import metadata_from_name, read_metadata_csv
+
+    table = read_metadata_csv(csv_file) if csv_file is not None else {}
+    wanted = list(images or [])
+    paths = expand_inputs(wanted) if wanted else sorted(table)
+    if not paths:
+        raise ValueError("no images: give image files, folders or glob patterns, or --csv FILE")
+    with Gallery.open(folder) as gallery:
+        embedder = embedder_for(gallery, batch_size, device)
+        added, failed = 0, []
+        with tqdm(total=len(paths), unit="img", desc="gallery add", disable=quiet) as bar:
+            for start in range(0, len(paths), chunk):
+                part = paths[start:start + chunk]
+                feats, ok, bad = embedder.embed_files(part, progress=bar.update)
+                failed += [reason for _, reason in bad]
+                metas = []
+                for i in ok:
+                    p = Path(part[i])
+                    meta = {**metadata_from_name(p), **table.get(p.resolve(), {})}
+                    metas.append({**meta, "source": str(p.resolve())})
+                added += len(gallery.add(feats, metas, model=gallery.model))
+        total = len(gallery)
+    typer.echo(f"added {added} images to {folder} ({total} in all)")
+    if failed:
+        typer.echo(f"skipped {len(failed)} unreadable files:", err=True)
+        for reason in failed:
+            typer.echo(f"  {reason}", err=True)
+        if not added:
+            raise typer.Exit(1)
+
+
+def _print_hits(hits: list[dict]) -> None:
+    cols = ("rank", "score", "id", "camera", "frame", "timestamp", "track_id", "person_id", "source")
+    rows = [[str(r), f"{h['score']:.4f}", *(str(h.get(c, "")) for c in cols[2:])] for r, h in enumerate(hits, 1)]
+    widths = [max(len(c), *(len(row[i]) for row in rows)) if rows else len(c) for i, c in enumerate(cols)]
+    typer.echo("  ".join(c.ljust(w) for c, w in zip(cols, widths)).rstrip())
+    for row in rows:
+        typer.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+
+
+@app.command("search")
+@user_errors
+def search(
+    folder: Path = typer.Argument(..., help="The gallery folder."),
+    query: Path = typer.Argument(..., help="Query image of the person to find."),
+    top_k: int = typer.Option(10, "--top-k", "-k", min=1),
+    camera: Optional[List[int]] = typer.Option(None, "--camera", help="Only these cameras (repeatable)."),
+    exclude_camera: Optional[int] = typer.Option(None, "--exclude-camera", help="Leave out this camera."),
+    exclude_same_camera: bool = typer.Option(False, "--exclude-same-camera",
+                                             help="Leave out the query's own camera (read from its file name)."),
+    since: Optional[float] = typer.Option(None, "--since", help="Only items with timestamp >= this."),
+    until: Optional[float] = typer.Option(None, "--until", help="Only items with timestamp <= this."),
+    rerank: bool = typer.Option(False, "--rerank", help="k-reciprocal re-ranking of the top 100."),
+    aqe: bool = typer.Option(False, "--aqe", help="Average query expansion before searching."),
+    as_json: bool = typer.Option(False, "--json", help="Print the hits as JSON."),
+    html_out: Optional[Path] = typer.Option(None, "--html", help="Also write a result page with thumbnails."),
+) -> None:
+    """Find the gallery items nearest to a query image."""
+    from ..retrieval import Filters, Gallery
+    from ..retrieval.sources import metadata_from_name
+
+    if not query.is_file():
+        raise FileNotFoundError(f"query image not found: {query}")
+    if exclude_same_camera:
+        cam = metadata_from_name(query).get("camera")
+        if cam is None:
+            raise ValueError(f"--exclude-same-camera: no camera in the name {query.name} (expected <id>_c<camera>...); "
+                             "use --exclude-camera N")
+        if exclude_camera is not None and exclude_camera != cam:
+            raise ValueError("give --exclude-camera or --exclude-same-camera, not both")
+        exclude_camera = cam
+    with Gallery.open(folder) as gallery:
+        embedder = embedder_for(gallery)
+        feats, ok, failed = embedder.embed_files([query])
+        if failed:
+            raise ValueError(failed[0][1])
+        filters = Filters(cameras=camera or None, exclude_camera=exclude_camera, since=since, until=until)
+        hits = [h.to_dict() for h in gallery.search(feats, top_k, filters, rerank=rerank, aqe=aqe)[0]]
+    if html_out is not None:
+        from ..viz.search_page import write_search_page
+
+        write_search_page(html_out, query, hits, f"{query.name} in {folder}")
+    if as_json:
+        print_json({"query": str(query), "gallery": str(folder), "hits": hits})
+    else:
+        _print_hits(hits)
+        if not hits:
+            typer.echo("no items match the filters")
+
+
+@app.command("info")
+@user_errors
+def info(
+    folder: Path = typer.Argument(..., help="The gallery folder."),
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Size, model, cameras and index of a gallery."""
+    from ..retrieval import Gallery
+
+    with Gallery.open(folder) as gallery:
+        facts = gallery.info()
+    if as_json:
+        print_json(facts)
+        return
+    index = facts["index"]
+    typer.echo(f"gallery {facts['folder']}: {facts['items']} items, model {facts['model']} (dim {facts['dim']})")
+    typer.echo("index: " + ", ".join(f"{k} {v}" for k, v in index.items()))
+    typer.echo("cameras: " + (", ".join(f"{c}: {n}" for c, n in facts["cameras"].items()) or "none"))
+
+
+@app.command("rebuild-index")
+@user_errors
+def rebuild_index(
+    folder: Path = typer.Argument(..., help="The gallery folder."),
+    index: Optional[str] = typer.Option(None, "--index", help="Switch the faiss index kind: auto, flat, hnsw, ivfpq."),
+) -> None:
+    """Rebuild the index from the gallery's database (e.g. to switch kind or drop removed items)."""
+    from ..retrieval import Gallery
+
+    with Gallery.open(folder) as gallery:
+        built = gallery.rebuild_index(index)
+        typer.echo("rebuilt: " + ", ".join(f"{k} {v}" for k, v in built.describe().items()))
+
+
+@app.command("remove")
+@user_errors
+def remove(
+    folder: Path = typer.Argument(..., help="The gallery folder."),
+    ids: List[int] = typer.Argument(..., help="Item ids (as `gallery search` prints them)."),
+) -> None:
+    """Remove items by id."""
+    from ..retrieval import Gallery
+
+    with Gallery.open(folder) as gallery:
+        removed = gallery.remove(ids)
+        total = len(gallery)
+    typer.echo(f"removed {removed} of {len(ids)} ids ({total} items left)")
