@@ -53,19 +53,22 @@ def test_flat_is_exact(data):
     np.testing.assert_allclose(scores, want_scores, atol=1e-5)
 
 
-@pytest.mark.parametrize("kind, at_least", [("hnsw", 0.95), ("ivfpq", 0.6)])
-def test_approximate_kinds_find_most_true_neighbours(data, kind, at_least):
+@pytest.mark.parametrize("kind, params, at_least", [("hnsw", {}, 0.95), ("ivfpq", {"pq_m": 16}, 0.75)])
+def test_approximate_kinds_find_most_true_neighbours(data, kind, params, at_least):
     db, queries = data
-    index = FaissIndex.build(32, IDS, db, kind=kind)
+    index = FaissIndex.build(32, IDS, db, kind=kind, **params)
     assert len(index) == len(db) and index.kind == kind
     _, ids = index.search(queries, 10)
     _, want = brute_force(db, IDS, queries, 10)
     assert recall(ids, want) >= at_least
 
 
-def test_auto_kind_is_exact_for_small_galleries(data):
+def test_automatic_choices(data):
     db, _ = data
     assert FaissIndex.build(32, IDS[:100], db[:100]).kind == "flat"
+    ivfpq = FaissIndex.build(32, IDS, db, kind="ivfpq")
+    assert ivfpq.params["pq_m"] == 4  # a byte per 8 dimensions
+    assert ivfpq.params["nlist"] == int(min(4 * np.sqrt(len(db)), len(db) // 39))
 
 
 @pytest.mark.parametrize("kind", ["flat", "hnsw", "ivfpq"])
