@@ -290,3 +290,25 @@ def test_cli_add_reads_metadata_from_a_csv(tmp_path):
     csv.write_text("path,camera\nx.jpg,left\n")
     result = runner.invoke(app, ["gallery", "add", str(folder), "--csv", str(csv)])
     assert result.exit_code == 2 and "meta.csv:2: camera 'left' is not an integer" in result.output
+
+
+def test_index_kind_follows_the_gallery_size(tmp_path, monkeypatch):
+    from reidkit.retrieval import faiss_index
+
+    monkeypatch.setattr(faiss_index, "EXACT_UP_TO", 50)  # so that a small gallery crosses it
+    g = filled(tmp_path / "auto", 40)
+    g.close()
+    assert Gallery.open(tmp_path / "auto").index.kind == "flat"
+    g = Gallery.open(tmp_path / "auto")
+    g.add(vectors_for(np.arange(41, 61)))
+    g.close()  # 60 items: written as HNSW
+    g = Gallery.open(tmp_path / "auto")
+    assert g.index.kind == "hnsw" and len(g.index) == 60
+    assert g.search(vectors_for(np.array([55])), 1)[0][0].id == 55
+    g.close()
+    # IVF-PQ needs training data: an empty IVF-PQ gallery searches exactly until it has enough.
+    g = filled(tmp_path / "pq", 30, index_kind="ivfpq")
+    assert g.index.kind == "flat" and g.search(vectors_for(np.array([7])), 1)[0][0].id == 7
+    with pytest.raises(GalleryError, match="ivfpq needs at least"):
+        g.rebuild_index("ivfpq")
+    g.close()

@@ -253,11 +253,13 @@ class Gallery:
             self.settings["index_kind"] = kind
         index = self._new_index(state["count"])
         if isinstance(index, FaissIndex) and index.kind == "ivfpq":
-            sample = self._sample(100_000)
             try:
-                index.train(sample)
-            except ValueError as e:
-                raise GalleryError(f"{self.folder}: {e}") from None
+                index.train(self._sample(100_000))
+            except ValueError as e:  # too few items to train on yet
+                if kind is not None:
+                    raise GalleryError(f"{self.folder}: {e}") from None
+                logger.warning("%s; searching exactly (flat) until then", e)
+                index = FaissIndex(self.dim, "flat")
         for ids, vecs in self._vectors():
             index.add(ids, vecs)
         self.index = index
@@ -297,8 +299,13 @@ class Gallery:
             self.rebuild_index()
             return
         if have.get("max_id", 0) < state["max_id"]:  # items committed after the index was saved
-            for ids, vecs in self._vectors("id > ?", [have["max_id"]]):
-                self.index.add(ids, vecs)
+            try:
+                for ids, vecs in self._vectors("id > ?", [have["max_id"]]):
+                    self.index.add(ids, vecs)
+            except ValueError as e:  # e.g. a Milvus collection that got some of them already
+                logger.warning("%s: catching up failed (%s): rebuilding", self.index_path, e)
+                self.rebuild_index()
+                return
             self.index.state = dict(state)
             self._dirty = True
         if len(self.index) != state["count"]:
@@ -306,9 +313,19 @@ class Gallery:
             self.rebuild_index()
 
     def flush(self) -> None:
-        """Write the index file if items were added or removed since it was last written."""
-        if self._dirty and self.index is not None:
+        """Write the index file if items were added or removed since it was last written; with
+        index kind ``auto``, rebuild it instead when the gallery's size now calls for another kind."""
+        if not self._dirty or self.index is None:
+            return
+        if self._wanted_kind() not in (None, getattr(self.index, "kind", None)):
+            self.rebuild_index()
+        else:
             self._save_index()
+
+    def _wanted_kind(self) -> Optional[str]:
+        if self.settings["engine"] != "faiss" or self.settings.get("index_kind", "auto") != "auto":
+            return None
+        return choose_kind(self._state["count"])
 
     # -- changing -----------------------------------------------------------------------------
     def add(self, vecs, metadata: Optional[Sequence[dict[str, Any]]] = None, model: Optional[str] = None) -> np.ndarray:
