@@ -1,0 +1,269 @@
+"""Per-camera multi-object tracker: Kalman motion, appearance memory, two-stage assignment, re-entry.
+
+Each frame (``Tracker.update``):
+
+1. every track's box is predicted one frame ahead (constant velocity, :mod:`.kalman`);
+2. confirmed and lost tracks are matched to confident detections (score >= ``high_score``) by
+   the smaller of the box distance (1 - IoU) and the appearance distance (cosine distance of the
+   detection's ReID feature to the track's moving-average feature); appearance only counts near
+   the prediction (IoU distance <= ``proximity``) for tracks seen last frame, and within the
+   Kalman gate (Mahalanobis, 95%) for tracks lost for longer;
+3. the confirmed tracks left over are matched to weak detections (``low_score`` <= score <
+   ``high_score``) by IoU alone (ByteTrack's second association: occluded people score low);
+4. tentative tracks are matched to the confident detections left over;
+5. unmatched confident detections start tentative tracks, confirmed after ``n_init`` hits
+   (immediately in the first frame); tentative tracks missing a frame are dropped; confirmed
+   tracks missing more than ``max_age`` frames end and become :class:`Tracklet` s.
+
+Re-entry: a person who leaves the view (or stays hidden) longer than ``max_age`` would come back
+with a new id. Ended tracks stay in an identity memory for ``reentry_window`` frames; when a new
+track is confirmed, its feature is compared with the memory and, if the nearest ended track is
+within ``reentry_distance`` (cosine), the new track takes that id. ``reentries`` counts them.
+
+Without features (``embeddings=None``) the tracker is motion-only (IoU and Kalman).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from .kalman import GATE_4DOF, KalmanBoxFilter, xyah_to_xyxy, xyxy_to_xyah
+from .matching import assign, cosine_distance, iou_matrix
+
+TENTATIVE, CONFIRMED = "tentative", "confirmed"
+
+
+@dataclass
+class TrackerConfig:
+    high_score: float = 0.5
+    low_score: float = 0.1
+    new_track_score: float = 0.6
+    n_init: int = 3
+    max_age: int = 30
+    match_distance: float = 0.8  # stage 2/4 and the fused cost: at least 0.2 IoU, or appearance
+    low_match_distance: float = 0.5  # stage 3: weak boxes need IoU >= 0.5
+    appearance_distance: float = 0.35  # cosine distance under which appearance may match
+    proximity: float = 0.5  # appearance counts only where IoU >= 0.5 (tracks seen last frame)
+    feature_momentum: float = 0.9
+    reentry_window: int = 600
+    reentry_distance: float = 0.25
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.low_score <= self.high_score:
+            raise ValueError(f"need 0 <= low_score <= high_score, got {self.low_score}, {self.high_score}")
+        if self.n_init < 1 or self.max_age < 1:
+            raise ValueError(f"n_init and max_age must be >= 1, got {self.n_init}, {self.max_age}")
+
+
+@dataclass
+class Track:
+    """A person followed through frames. ``id`` is 0 until the track is confirmed."""
+
+    id: int
+    mean: np.ndarray
+    cov: np.ndarray
+    state: str = TENTATIVE
+    hits: int = 1
+    time_since_update: int = 0
+    feature: Optional[np.ndarray] = None
+    frames: list[int] = field(default_factory=list)
+    boxes: list[np.ndarray] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    features: list[np.ndarray] = field(default_factory=list)
+    reentered_from: Optional[int] = None
+
+    @property
+    def box(self) -> np.ndarray:
+        """The filtered box now, xyxy."""
+        return xyah_to_xyxy(self.mean[:4])[0]
+
+
+@dataclass
+class Tracklet:
+    """A finished track: everything a later stage (gallery, cross-camera association) needs."""
+
+    camera: str
+    track_id: int
+    frames: np.ndarray  # (N,) frame numbers where a detection was matched
+    boxes: np.ndarray  # (N, 4) xyxy detection boxes
+    scores: np.ndarray  # (N,)
+    features: Optional[np.ndarray]  # (N, D) per-frame features, or None (motion-only)
+
+    @property
+    def mean_feature(self) -> Optional[np.ndarray]:
+        if self.features is None or not len(self.features):
+            return None
+        m = self.features.mean(0)
+        return (m / max(np.linalg.norm(m), 1e-12)).astype(np.float32)
+
+    def best(self, n: int = 3) -> np.ndarray:
+        """Indices of the ``n`` highest-scoring observations (for representative crops)."""
+        return np.argsort(-self.scores, kind="stable")[:n]
+
+
+def _normalize(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+class Tracker:
+    """``update(boxes, scores, embeddings, frame)`` once per frame; ``finish()`` at the end."""
+
+    def __init__(self, config: TrackerConfig = TrackerConfig(), camera: str = "0"):
+        self.cfg, self.camera = config, camera
+        self.kf = KalmanBoxFilter()
+        self.tracks: list[Track] = []
+        self.finished: list[Tracklet] = []
+        self.reentries = 0
+        self._next_id = 1
+        self._memory: list[tuple[int, int, np.ndarray]] = []  # (id, last frame, mean feature) of ended tracks
+        self._frame: Optional[int] = None
+        self._first_frame = True
+
+    # -- one frame ----------------------------------------------------------------------------
+    def update(self, boxes: np.ndarray, scores: np.ndarray, embeddings: Optional[np.ndarray], frame: int
+               ) -> list[Track]:
+        """Advance to ``frame`` with its detections; returns the confirmed tracks seen in it."""
+        cfg = self.cfg
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        scores = np.asarray(scores, np.float64).reshape(-1)
+        if len(boxes) != len(scores):
+            raise ValueError(f"{len(boxes)} boxes but {len(scores)} scores")
+        feats = None
+        if embeddings is not None:
+            feats = np.asarray(embeddings, np.float64)
+            if feats.ndim != 2 or len(feats) != len(boxes):
+                raise ValueError(f"expected ({len(boxes)}, D) embeddings, got shape {feats.shape}")
+            feats = _normalize(feats)
+        if self._frame is not None and frame <= self._frame:
+            raise ValueError(f"frames must increase: got {frame} after {self._frame}")
+        steps = 1 if self._frame is None else frame - self._frame
+        self._frame = frame
+        for _ in range(steps):
+            self._predict()
+
+        high = np.flatnonzero(scores >= cfg.high_score)
+        low = np.flatnonzero((scores >= cfg.low_score) & (scores < cfg.high_score))
+        confirmed = [t for t in self.tracks if t.state == CONFIRMED]
+        tentative = [t for t in self.tracks if t.state == TENTATIVE]
+
+        matches, left_tracks, left_high = self._match(confirmed, high, boxes, feats, fused=True)
+        recent = [t for t in left_tracks if t.time_since_update <= steps]
+        m2, _, _ = self._match(recent, low, boxes, None, fused=False, max_cost=cfg.low_match_distance)
+        m3, unconfirmed_left, left_high = self._match(tentative, left_high, boxes, feats, fused=True)
+        for track, det in matches + m2 + m3:
+            self._update_track(track, boxes[det], scores[det], None if feats is None else feats[det], frame)
+        for track in unconfirmed_left:
+            self.tracks.remove(track)
+        for det in left_high:
+            if scores[det] >= cfg.new_track_score:
+                self._start_track(boxes[det], scores[det], None if feats is None else feats[det], frame)
+        for track in [t for t in self.tracks if t.state == CONFIRMED and t.time_since_update > cfg.max_age]:
+            self._end(track)
+        self._first_frame = False
+        return [t for t in self.tracks if t.state == CONFIRMED and t.time_since_update == 0]
+
+    def _predict(self) -> None:
+        if not self.tracks:
+            return
+        mean = np.stack([t.mean for t in self.tracks])
+        cov = np.stack([t.cov for t in self.tracks])
+        mean, cov = self.kf.predict(mean, cov)
+        for t, m, c in zip(self.tracks, mean, cov):
+            t.mean, t.cov = m, c
+            t.time_since_update += 1
+
+    def _match(self, tracks: list[Track], dets: np.ndarray, boxes: np.ndarray, feats: Optional[np.ndarray],
+               fused: bool, max_cost: Optional[float] = None):
+        cfg = self.cfg
+        max_cost = cfg.match_distance if max_cost is None else max_cost
+        if not tracks or not len(dets):
+            return [], list(tracks), list(dets)
+        predicted = np.stack([t.box for t in tracks])
+        cost = 1.0 - iou_matrix(predicted, boxes[dets])
+        if fused and feats is not None and all(t.feature is not None for t in tracks):
+            app = cosine_distance(np.stack([t.feature for t in tracks]), feats[dets])
+            lost = np.array([t.time_since_update > 1 for t in tracks])
+            usable = app <= cfg.appearance_distance
+            near = cost <= cfg.proximity
+            gate = self._gate(tracks, boxes[dets])
+            usable &= np.where(lost[:, None], gate, near)
+            cost = np.where(usable, np.minimum(cost, app), cost)
+        pairs, left_rows, left_cols = assign(cost, max_cost)
+        return ([(tracks[r], int(dets[c])) for r, c in pairs], [tracks[r] for r in left_rows],
+                [int(dets[c]) for c in left_cols])
+
+    def _gate(self, tracks: list[Track], boxes: np.ndarray) -> np.ndarray:
+        mean = np.stack([t.mean for t in tracks])
+        cov = np.stack([t.cov for t in tracks])
+        return self.kf.gating_distance(mean, cov, xyxy_to_xyah(boxes)) <= GATE_4DOF
+
+    def _update_track(self, track: Track, box: np.ndarray, score: float, feat: Optional[np.ndarray], frame: int) -> None:
+        mean, cov = self.kf.update(track.mean[None], track.cov[None], xyxy_to_xyah(box))
+        track.mean, track.cov = mean[0], cov[0]
+        track.hits += 1
+        track.time_since_update = 0
+        track.frames.append(frame)
+        track.boxes.append(np.asarray(box, np.float32))
+        track.scores.append(float(score))
+        if feat is not None:
+            track.features.append(feat.astype(np.float32))
+            m = self.cfg.feature_momentum
+            track.feature = feat if track.feature is None else _normalize(m * track.feature + (1 - m) * feat)
+        if track.state == TENTATIVE and track.hits >= self.cfg.n_init:
+            self._confirm(track, frame)
+
+    def _start_track(self, box: np.ndarray, score: float, feat: Optional[np.ndarray], frame: int) -> None:
+        mean, cov = self.kf.initiate(xyxy_to_xyah(box))
+        track = Track(0, mean[0], cov[0], feature=feat, frames=[frame], boxes=[np.asarray(box, np.float32)],
+                      scores=[float(score)], features=[feat.astype(np.float32)] if feat is not None else [])
+        self.tracks.append(track)
+        if self._first_frame or self.cfg.n_init <= 1:
+            self._confirm(track, frame)
+
+    def _confirm(self, track: Track, frame: int) -> None:
+        track.state = CONFIRMED
+        track.id = self._reentry_id(track, frame) or self._new_id()
+
+    def _new_id(self) -> int:
+        self._next_id += 1
+        return self._next_id - 1
+
+    def _reentry_id(self, track: Track, frame: int) -> Optional[int]:
+        cfg = self.cfg
+        self._memory = [m for m in self._memory if frame - m[1] <= cfg.reentry_window]
+        if track.feature is None or not self._memory or cfg.reentry_window <= 0:
+            return None
+        active = {t.id for t in self.tracks if t.id}
+        candidates = [m for m in self._memory if m[0] not in active]
+        if not candidates:
+            return None
+        dist = 1.0 - np.stack([m[2] for m in candidates]) @ _normalize(np.mean(track.features, 0))
+        best = int(np.argmin(dist))
+        if dist[best] > cfg.reentry_distance:
+            return None
+        old_id = candidates[best][0]
+        self._memory = [m for m in self._memory if m[0] != old_id]
+        self.reentries += 1
+        track.reentered_from = old_id
+        return old_id
+
+    def _end(self, track: Track) -> None:
+        self.tracks.remove(track)
+        tracklet = self._tracklet(track)
+        self.finished.append(tracklet)
+        if tracklet.mean_feature is not None:
+            self._memory.append((track.id, int(tracklet.frames[-1]), tracklet.mean_feature))
+
+    def _tracklet(self, track: Track) -> Tracklet:
+        return Tracklet(self.camera, track.id, np.array(track.frames, np.int64), np.stack(track.boxes),
+                        np.array(track.scores, np.float32), np.stack(track.features) if track.features else None)
+
+    def finish(self) -> list[Tracklet]:
+        """End every confirmed track; all tracklets of the run, by id then start frame."""
+        for track in [t for t in self.tracks if t.state == CONFIRMED]:
+            self._end(track)
+        self.tracks = []
+        return sorted(self.finished, key=lambda t: (t.track_id, int(t.frames[0])))

@@ -1,0 +1,130 @@
+"""Kalman filter against the textbook formulas, and the tracker on scripted scenes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reidkit.tracking import KalmanBoxFilter, Tracker, TrackerConfig
+from reidkit.tracking.kalman import xyah_to_xyxy, xyxy_to_xyah
+from reidkit.tracking.matching import assign, iou_matrix
+
+
+def test_kalman_update_is_the_textbook_one():
+    kf = KalmanBoxFilter()
+    rng = np.random.default_rng(0)
+    mean, cov = kf.initiate(np.array([[100.0, 200.0, 0.4, 80.0]]))
+    mean, cov = kf.predict(mean, cov)
+    z = np.array([[103.0, 198.0, 0.42, 82.0]])
+    got_mean, got_cov = kf.update(mean, cov, z)
+    # x + K (z - H x), K = P H' (H P H' + R)^-1, P' = (I - K H) P, with R as the filter states it.
+    H = np.eye(4, 8)
+    _, S = kf.project(mean, cov)
+    K = cov[0] @ H.T @ np.linalg.inv(S[0])
+    np.testing.assert_allclose(got_mean[0], mean[0] + K @ (z[0] - H @ mean[0]), rtol=1e-9)
+    np.testing.assert_allclose(got_cov[0], (np.eye(8) - K @ H) @ cov[0], rtol=1e-7, atol=1e-9)
+    # Mahalanobis distances of measurements drawn from the predicted distribution average 4 (dof).
+    samples = rng.multivariate_normal(*(a[0] for a in kf.project(mean, cov)), size=4000)
+    assert abs(kf.gating_distance(mean, cov, samples)[0].mean() - 4.0) < 0.3
+
+
+def test_kalman_learns_the_velocity():
+    kf = KalmanBoxFilter()
+    rng = np.random.default_rng(1)
+    truth = np.array([50.0, 300.0, 0.4, 100.0])
+    mean, cov = kf.initiate(truth[None])
+    for step in range(1, 40):
+        mean, cov = kf.predict(mean, cov)
+        z = truth + np.array([4.0, -1.5, 0, 0.5]) * step + rng.normal(0, 1.0, 4) * [1, 1, 0.005, 1]
+        mean, cov = kf.update(mean, cov, z[None])
+    np.testing.assert_allclose(mean[0, 4:], [4.0, -1.5, 0.0, 0.5], atol=0.3)
+
+
+def test_box_conversions_round_trip_and_iou():
+    boxes = np.array([[10, 20, 50, 120], [0, 0, 1, 3]], np.float64)
+    np.testing.assert_allclose(xyah_to_xyxy(xyxy_to_xyah(boxes)), boxes)
+    np.testing.assert_allclose(iou_matrix(boxes[:1], np.array([[30, 20, 70, 120], [100, 100, 110, 110]])),
+                               [[20 * 100 / (2 * 4000 - 20 * 100), 0.0]])
+    matches, rows, cols = assign(np.array([[0.1, 0.9], [0.2, 0.95]]), max_cost=0.5)
+    assert matches == [(0, 0)] and rows == [1] and cols == [1]
+
+
+def person_box(x: float, y: float = 200.0, w: float = 40.0, h: float = 100.0) -> np.ndarray:
+    return np.array([x, y, x + w, y + h])
+
+
+def run(tracker: Tracker, scene: list[list[tuple[int, np.ndarray, float]]], feats: dict[int, np.ndarray] | None):
+    """Feed a scripted scene (per frame: (person, box, score)); map person -> set of track ids."""
+    seen: dict[int, set[int]] = {}
+    for frame, people in enumerate(scene, start=1):
+        boxes = np.array([b for _, b, _ in people]).reshape(-1, 4)
+        scores = np.array([s for _, _, s in people])
+        dim = len(next(iter(feats.values()))) if feats else 0
+        emb = None if feats is None else np.array([feats[p] for p, _, _ in people]).reshape(len(people), dim)
+        for track in tracker.update(boxes, scores, emb, frame):
+            owner = min(people, key=lambda p: np.abs(p[1] - track.boxes[-1]).sum())[0]
+            seen.setdefault(owner, set()).add(track.id)
+    return seen
+
+
+def distinct_features(n: int, dim: int = 64, seed: int = 0) -> dict[int, np.ndarray]:
+    v = np.random.default_rng(seed).standard_normal((n, dim))
+    return {i: v[i] / np.linalg.norm(v[i]) for i in range(n)}
+
+
+def test_crossing_people_keep_their_ids_with_appearance():
+    scene = []
+    for t in range(60):  # A walks right, B walks left; they overlap for several frames mid-way
+        scene.append([(0, person_box(100 + 6 * t), 0.9), (1, person_box(460 - 6 * t, 205), 0.9)])
+    seen = run(Tracker(TrackerConfig()), scene, distinct_features(2))
+    assert seen[0] != seen[1] and len(seen[0]) == 1 and len(seen[1]) == 1
+
+
+def test_short_occlusion_keeps_the_id_and_low_scores_stay_tracked():
+    scene = []
+    for t in range(50):
+        people = [] if 20 <= t < 28 else [(0, person_box(100 + 5 * t), 0.3 if 30 <= t < 40 else 0.9)]
+        scene.append(people)
+    tracker = Tracker(TrackerConfig(max_age=15))
+    seen = run(tracker, scene, None)
+    assert len(seen[0]) == 1
+    (tracklet,) = tracker.finish()
+    assert set(range(31, 41)) <= set(tracklet.frames.tolist())  # the weak frames joined the track
+
+
+def test_reentry_restores_the_id_only_with_matching_appearance():
+    def scene():
+        frames = []
+        for t in range(200):
+            if t < 40:
+                frames.append([(0, person_box(100 + 4 * t), 0.9)])
+            elif t < 140:
+                frames.append([])  # gone far longer than max_age
+            else:
+                frames.append([(0, person_box(600 - 4 * (t - 140)), 0.9)])  # back, elsewhere
+        return frames
+
+    cfg = TrackerConfig(max_age=20)
+    tracker = Tracker(cfg)
+    seen = run(tracker, scene(), distinct_features(1))
+    assert len(seen[0]) == 1 and tracker.reentries == 1
+    motion_only = Tracker(cfg)
+    assert len(run(motion_only, scene(), None)[0]) == 2 and motion_only.reentries == 0
+    stranger = Tracker(cfg)  # someone else comes in: no re-entry
+    feats = distinct_features(2)
+    frames = scene()
+    for t in range(140, 200):
+        frames[t] = [(1, frames[t][0][1], 0.9)]
+    seen = run(stranger, frames, feats)
+    assert seen[0] != seen[1] and stranger.reentries == 0
+
+
+def test_tracker_input_errors():
+    tracker = Tracker()
+    tracker.update(np.zeros((0, 4)), np.zeros(0), None, 5)
+    with pytest.raises(ValueError, match="frames must increase"):
+        tracker.update(np.zeros((0, 4)), np.zeros(0), None, 5)
+    with pytest.raises(ValueError, match="2 boxes but 1 scores"):
+        tracker.update(np.zeros((2, 4)), np.zeros(1), None, 6)
+    with pytest.raises(ValueError, match="low_score <= high_score"):
+        TrackerConfig(low_score=0.8, high_score=0.5)
