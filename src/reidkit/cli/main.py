@@ -9,6 +9,7 @@ from .demo_cmd import demo
 from .eval_cmd import eval_features
 from .eval_model_cmd import eval_model
 from .extract_cmd import extract
+from .track_cmd import track, track_eval
 from .train_cmd import train
 from .visualize_cmd import visualize
 
@@ -27,6 +28,8 @@ app.command("train", context_settings={"ignore_unknown_options": True})(train)
 app.command("eval", context_settings={"ignore_unknown_options": True})(eval_model)
 app.command("extract", context_settings={"ignore_unknown_options": True})(extract)
 app.command("visualize", context_settings={"ignore_unknown_options": True})(visualize)
+app.command("track")(track)
+app.command("track-eval")(track_eval)
 
 if __name__ == "__main__":
     app()

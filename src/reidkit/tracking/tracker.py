@@ -38,9 +38,9 @@ TENTATIVE, CONFIRMED = "tentative", "confirmed"
 
 @dataclass
 class TrackerConfig:
-    high_score: float = 0.5
+    high_score: float = 0.3
     low_score: float = 0.1
-    new_track_score: float = 0.6
+    new_track_score: float = 0.3
     n_init: int = 3
     max_age: int = 30
     match_distance: float = 0.8  # stage 2/4 and the fused cost: at least 0.2 IoU, or appearance
@@ -58,7 +58,7 @@ class TrackerConfig:
             raise ValueError(f"n_init and max_age must be >= 1, got {self.n_init}, {self.max_age}")
 
 
-@dataclass
+@dataclass(eq=False)  # tracks are compared by identity
 class Track:
     """A person followed through frames. ``id`` is 0 until the track is confirmed."""
 
@@ -74,6 +74,8 @@ class Track:
     scores: list[float] = field(default_factory=list)
     features: list[np.ndarray] = field(default_factory=list)
     reentered_from: Optional[int] = None
+    best_score: float = -1.0
+    best_crop: Optional[np.ndarray] = None  # set by whoever has the frames (the video pipeline)
 
     @property
     def box(self) -> np.ndarray:
@@ -81,7 +83,7 @@ class Track:
         return xyah_to_xyxy(self.mean[:4])[0]
 
 
-@dataclass
+@dataclass(eq=False)
 class Tracklet:
     """A finished track: everything a later stage (gallery, cross-camera association) needs."""
 
@@ -91,6 +93,7 @@ class Tracklet:
     boxes: np.ndarray  # (N, 4) xyxy detection boxes
     scores: np.ndarray  # (N,)
     features: Optional[np.ndarray]  # (N, D) per-frame features, or None (motion-only)
+    crop: Optional[np.ndarray] = None  # RGB crop of the best-scoring observation, when kept
 
     @property
     def mean_feature(self) -> Optional[np.ndarray]:
@@ -136,7 +139,7 @@ class Tracker:
             feats = np.asarray(embeddings, np.float64)
             if feats.ndim != 2 or len(feats) != len(boxes):
                 raise ValueError(f"expected ({len(boxes)}, D) embeddings, got shape {feats.shape}")
-            feats = _normalize(feats)
+            feats = _normalize(feats)  # rows of NaN (boxes left unembedded) stay NaN: no appearance
         if self._frame is not None and frame <= self._frame:
             raise ValueError(f"frames must increase: got {frame} after {self._frame}")
         steps = 1 if self._frame is None else frame - self._frame
@@ -183,8 +186,10 @@ class Tracker:
             return [], list(tracks), list(dets)
         predicted = np.stack([t.box for t in tracks])
         cost = 1.0 - iou_matrix(predicted, boxes[dets])
-        if fused and feats is not None and all(t.feature is not None for t in tracks):
-            app = cosine_distance(np.stack([t.feature for t in tracks]), feats[dets])
+        if fused and feats is not None:
+            nan = np.full(feats.shape[1], np.nan)
+            mine = np.stack([nan if t.feature is None else t.feature for t in tracks])
+            app = np.nan_to_num(cosine_distance(mine, feats[dets]), nan=2.0)  # no feature: no appearance
             lost = np.array([t.time_since_update > 1 for t in tracks])
             usable = app <= cfg.appearance_distance
             near = cost <= cfg.proximity
@@ -208,7 +213,7 @@ class Tracker:
         track.frames.append(frame)
         track.boxes.append(np.asarray(box, np.float32))
         track.scores.append(float(score))
-        if feat is not None:
+        if feat is not None and np.isfinite(feat).all():
             track.features.append(feat.astype(np.float32))
             m = self.cfg.feature_momentum
             track.feature = feat if track.feature is None else _normalize(m * track.feature + (1 - m) * feat)
@@ -217,6 +222,8 @@ class Tracker:
 
     def _start_track(self, box: np.ndarray, score: float, feat: Optional[np.ndarray], frame: int) -> None:
         mean, cov = self.kf.initiate(xyxy_to_xyah(box))
+        if feat is not None and not np.isfinite(feat).all():
+            feat = None
         track = Track(0, mean[0], cov[0], feature=feat, frames=[frame], boxes=[np.asarray(box, np.float32)],
                       scores=[float(score)], features=[feat.astype(np.float32)] if feat is not None else [])
         self.tracks.append(track)
@@ -259,7 +266,8 @@ class Tracker:
 
     def _tracklet(self, track: Track) -> Tracklet:
         return Tracklet(self.camera, track.id, np.array(track.frames, np.int64), np.stack(track.boxes),
-                        np.array(track.scores, np.float32), np.stack(track.features) if track.features else None)
+                        np.array(track.scores, np.float32), np.stack(track.features) if track.features else None,
+                        track.best_crop)
 
     def finish(self) -> list[Tracklet]:
         """End every confirmed track; all tracklets of the run, by id then start frame."""

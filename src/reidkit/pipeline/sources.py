@@ -1,0 +1,117 @@
+"""Frames from a video file or a folder of images, numbered from 1 as MOTChallenge numbers them.
+
+Problems do not stop a run: a video that ends early (truncated or damaged) stops with what was
+read and says so in ``problems``; an unreadable image in a folder is skipped and listed.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Iterator, Optional
+
+import numpy as np
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+class FrameSource:
+    """Iterate ``(frame_number, rgb_frame)``; ``fps`` and ``frame_count`` when known."""
+
+    fps: float = 25.0
+    frame_count: Optional[int] = None
+    name: str = ""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        raise NotImplementedError
+
+
+class VideoSource(FrameSource):
+    def __init__(self, path: str | Path, stride: int = 1, start: int = 1, limit: Optional[int] = None):
+        import cv2
+
+        super().__init__()
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"video not found: {self.path}")
+        if stride < 1 or start < 1:
+            raise ValueError(f"stride and start must be >= 1, got {stride}, {start}")
+        self.cap = cv2.VideoCapture(str(self.path))
+        if not self.cap.isOpened():
+            raise ValueError(f"{self.path}: OpenCV cannot open it as a video (corrupt, or an unsupported codec)")
+        self.cv2, self.stride, self.start, self.limit = cv2, stride, start, limit
+        self.fps = float(self.cap.get(cv2.CAP_PROP_FPS) or 25.0) / stride
+        count = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.frame_count = count if count > 0 else None
+        self.name = self.path.stem
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        number, yielded = 0, 0
+        while self.limit is None or yielded < self.limit:
+            ok, bgr = self.cap.read()
+            if not ok:
+                break
+            number += 1
+            if number < self.start or (number - self.start) % self.stride:
+                continue
+            yielded += 1
+            yield number, self.cv2.cvtColor(bgr, self.cv2.COLOR_BGR2RGB)
+        if self.frame_count and number < self.frame_count and (self.limit is None or yielded < self.limit):
+            self.problems.append(f"{self.path}: the video ended at frame {number} of the {self.frame_count} "
+                                 "its header announces (truncated or damaged); results cover what was read")
+        self.cap.release()
+
+
+class FolderSource(FrameSource):
+    """Images in a folder, sorted by name; numbered by the digits in their names when every name
+    has some (MOTChallenge ``img1/000001.jpg``), else 1, 2, 3..."""
+
+    def __init__(self, folder: str | Path, stride: int = 1, start: int = 1, limit: Optional[int] = None,
+                 fps: float = 25.0):
+        super().__init__()
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise FileNotFoundError(f"frames folder not found: {self.folder}")
+        files = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise ValueError(f"{self.folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        digits = [re.findall(r"\d+", p.stem) for p in files]
+        numbers = [int(d[-1]) for d in digits] if all(digits) else list(range(1, len(files) + 1))
+        if len(set(numbers)) != len(numbers):
+            numbers = list(range(1, len(files) + 1))
+        pairs = sorted(zip(numbers, files))
+        pairs = [(n, f) for n, f in pairs if n >= start][::stride]
+        self.frames = pairs[:limit] if limit is not None else pairs
+        self.frame_count, self.fps, self.name = len(self.frames), fps / stride, self.folder.name
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        from ..inference.preprocess import ImageReadError, read_image
+
+        for number, path in self.frames:
+            try:
+                yield number, read_image(path, "demo")
+            except ImageReadError as e:
+                self.problems.append(f"skipped frame {number}: {e}")
+
+
+def open_source(path: str | Path, stride: int = 1, start: int = 1, limit: Optional[int] = None) -> FrameSource:
+    """A video file or a frames folder."""
+    path = Path(path)
+    if path.is_dir():
+        return FolderSource(path, stride, start, limit)
+    return VideoSource(path, stride, start, limit)
+
+
+class NoFrames(FrameSource):
+    """Frame numbers 1..``last`` without pictures: tracking public detections alone."""
+
+    def __init__(self, last: int, fps: float = 25.0, name: str = "detections"):
+        super().__init__()
+        self.frame_count, self.fps, self.name = last, fps, name
+
+    def __iter__(self) -> Iterator[tuple[int, Optional[np.ndarray]]]:
+        for number in range(1, self.frame_count + 1):
+            yield number, None

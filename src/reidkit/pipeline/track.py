@@ -1,0 +1,189 @@
+"""The video pipeline: frames -> detector -> ReID features of the boxes -> tracker -> outputs.
+
+``run_tracking`` does one camera. Outputs (all optional, written atomically): MOTChallenge
+results, tracklets (``tracklets.npz`` + ``tracklets.json``), best crops, an annotated MP4, and
+each tracklet's mean feature added to a :class:`~reidkit.retrieval.Gallery` with camera, time
+and track id. Time is split into decode, detect, embed and track, so the slow stage is known.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from ..detection.base import Detections
+from ..fileio import atomic_write, atomic_write_text
+from ..tracking import Tracker, TrackerConfig, Tracklet
+from ..tracking.mot import write_mot
+from .sources import FrameSource
+
+MIN_CROP = 8  # pixels: smaller boxes are tracked by motion only
+
+
+@dataclass
+class TrackingResult:
+    tracklets: list[Tracklet]
+    frames: int
+    seconds: dict[str, float]
+    reentries: int
+    problems: list[str] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / max(sum(self.seconds.values()), 1e-9)
+
+    def summary(self) -> dict[str, Any]:
+        total = max(sum(self.seconds.values()), 1e-9)
+        return {"frames": self.frames, "tracks": len({t.track_id for t in self.tracklets}),
+                "tracklets": len(self.tracklets), "reentries_restored": self.reentries, "fps": self.frames / total,
+                "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+                "share": {k: round(v / total, 3) for k, v in self.seconds.items()},
+                "problems": self.problems, "outputs": self.outputs}
+
+
+def crops_of(frame: np.ndarray, boxes: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """Crops of the boxes (clipped to the frame) and which boxes gave one of at least MIN_CROP px."""
+    h, w = frame.shape[:2]
+    crops, ok = [], np.zeros(len(boxes), bool)
+    for i, (x1, y1, x2, y2) in enumerate(np.round(boxes).astype(int)):
+        x1, y1, x2, y2 = max(x1, 0), max(y1, 0), min(x2, w), min(y2, h)
+        if x2 - x1 >= MIN_CROP and y2 - y1 >= MIN_CROP:
+            crops.append(frame[y1:y2, x1:x2])
+            ok[i] = True
+    return crops, ok
+
+
+def run_tracking(source: FrameSource, detect: Callable[[np.ndarray, int], Detections], embedder=None,
+                 config: TrackerConfig = TrackerConfig(), camera: str = "0", output: Optional[Path] = None,
+                 video: bool = True, gallery=None, progress: Optional[Callable[[int], None]] = None
+                 ) -> TrackingResult:
+    """Track people through ``source``; ``detect(frame, number)`` gives each frame's boxes.
+
+    ``embedder`` (an :class:`~reidkit.inference.Embedder`) adds appearance; without it the tracker
+    is motion-only. A source may yield ``None`` frames (public detections without video): then
+    there are no crops, features or video, only tracks.
+    """
+    tracker = Tracker(config, camera)
+    seconds = {"decode": 0.0, "detect": 0.0, "embed": 0.0, "track": 0.0}
+    annotator = None
+    rows: list[tuple[int, int, np.ndarray, float]] = []
+    frames = 0
+    it = iter(source)
+    while True:
+        start = time.perf_counter()
+        try:
+            number, frame = next(it)
+        except StopIteration:
+            break
+        seconds["decode"] += time.perf_counter() - start
+        frames += 1
+        start = time.perf_counter()
+        det = detect(frame, number)
+        det = det[det.score >= config.low_score]
+        seconds["detect"] += time.perf_counter() - start
+        feats = None
+        start = time.perf_counter()
+        if embedder is not None and frame is not None and len(det):
+            wanted = det.score >= config.high_score  # weak boxes are matched by IoU only
+            crops, ok = crops_of(frame, det.xyxy[wanted])
+            feats = np.full((len(det), embedder.dim), np.nan, np.float32)
+            if crops:
+                idx = np.flatnonzero(wanted)[ok]
+                feats[idx] = embedder.embed(crops)
+        seconds["embed"] += time.perf_counter() - start
+        start = time.perf_counter()
+        active = tracker.update(det.xyxy, det.score, feats, number)
+        seconds["track"] += time.perf_counter() - start
+        if frame is not None:
+            for track in active:
+                if track.scores[-1] > track.best_score:
+                    crop, ok = crops_of(frame, track.boxes[-1][None])
+                    if ok[0]:
+                        track.best_score, track.best_crop = track.scores[-1], crop[0].copy()
+            if output is not None and video:
+                if annotator is None:
+                    from .annotate import VideoAnnotator
+
+                    annotator = VideoAnnotator(output / "tracks.mp4", source.fps, (frame.shape[1], frame.shape[0]))
+                annotator.write(frame, [(t.id, t.boxes[-1]) for t in active], number, camera)
+        if progress is not None:
+            progress(1)
+    tracklets = tracker.finish()
+    for t in tracklets:
+        rows += [(int(f), t.track_id, b, float(s)) for f, b, s in zip(t.frames, t.boxes, t.scores)]
+    result = TrackingResult(tracklets, frames, seconds, tracker.reentries, list(source.problems))
+    if output is not None:
+        output.mkdir(parents=True, exist_ok=True)
+        result.outputs["mot"] = str(write_mot(output / "tracks.txt", rows))
+        saved, crop_paths = save_tracklets(output, tracklets, camera, source.fps)
+        result.outputs.update(saved)
+        if annotator is not None:
+            result.outputs["video"] = str(annotator.close())
+    else:
+        crop_paths = [None] * len(tracklets)
+    if gallery is not None:
+        added = add_to_gallery(gallery, tracklets, crop_paths, source.fps)
+        result.outputs["gallery_items"] = str(added)
+    return result
+
+
+def save_tracklets(output: Path, tracklets: list[Tracklet], camera: str, fps: float
+                   ) -> tuple[dict[str, str], list[Optional[str]]]:
+    """``tracklets.npz`` (per-frame arrays, stacked, with offsets), ``tracklets.json`` and best
+    crops; returns the written paths and each tracklet's crop path."""
+    import io
+
+    from PIL import Image
+
+    crops = output / "crops"
+    entries, arrays = [], {"frames": [], "boxes": [], "scores": [], "features": [], "mean_features": []}
+    offset = 0
+    for i, t in enumerate(tracklets):
+        crop_path = None
+        if t.crop is not None:
+            crop_path = crops / f"{camera}_{t.track_id:05d}_{i:05d}.jpg"
+            buf = io.BytesIO()
+            Image.fromarray(t.crop).save(buf, format="JPEG", quality=90)
+            atomic_write(crop_path, lambda f, b=buf.getvalue(): f.write(b))
+        entries.append({"index": i, "camera": camera, "track_id": t.track_id, "first_frame": int(t.frames[0]),
+                        "last_frame": int(t.frames[-1]), "observations": len(t.frames),
+                        "start_seconds": round((int(t.frames[0]) - 1) / fps, 3), "mean_score": float(t.scores.mean()),
+                        "offset": offset, "crop": str(crop_path) if crop_path else None})
+        offset += len(t.frames)
+        arrays["frames"].append(t.frames)
+        arrays["boxes"].append(t.boxes)
+        arrays["scores"].append(t.scores)
+        if t.features is not None:
+            arrays["features"].append(t.features)
+            arrays["mean_features"].append(t.mean_feature)
+    packed = {k: np.concatenate(v) for k, v in arrays.items() if k not in ("mean_features",) and v}
+    if arrays["mean_features"] and len(arrays["mean_features"]) == len(tracklets):
+        packed["mean_features"] = np.stack(arrays["mean_features"])
+    packed["track_ids"] = np.array([t.track_id for t in tracklets], np.int64)
+    packed["offsets"] = np.array([e["offset"] for e in entries] + [offset], np.int64)
+    npz = atomic_write(output / "tracklets.npz", lambda f: np.savez(f, **packed))
+    js = atomic_write_text(output / "tracklets.json", json.dumps({"camera": camera, "fps": fps, "tracklets": entries},
+                                                                   indent=1))
+    return {"tracklets": str(npz), "tracklets_json": str(js)}, [e["crop"] for e in entries]
+
+
+def add_to_gallery(gallery, tracklets: list[Tracklet], crop_paths: list[Optional[str]], fps: float) -> int:
+    """Each tracklet's mean feature, with camera, first frame, time, track id and best crop."""
+    keep = [i for i, t in enumerate(tracklets) if t.mean_feature is not None]
+    if not keep:
+        return 0
+    metas = [{"camera": _camera_number(tracklets[i].camera), "frame": int(tracklets[i].frames[0]),
+              "timestamp": (int(tracklets[i].frames[0]) - 1) / fps, "track_id": int(tracklets[i].track_id),
+              "source": str(Path(crop_paths[i]).resolve()) if crop_paths[i] else None} for i in keep]
+    return len(gallery.add(np.stack([tracklets[i].mean_feature for i in keep]), metas))
+
+
+def _camera_number(camera: str) -> Optional[int]:
+    digits = "".join(ch for ch in camera if ch.isdigit())
+    return int(digits) if digits else None

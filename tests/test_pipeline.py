@@ -1,0 +1,128 @@
+"""`reid track` end to end on real frames, MOT files and evaluation, and damaged inputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import FIXTURES
+from typer.testing import CliRunner
+
+from reidkit.cli.main import app
+from reidkit.tracking.mot import MOTDetections, evaluate_mot, read_mot, write_mot
+
+runner = CliRunner()
+PETS = FIXTURES / "pets09"
+
+
+def frames_dir(tmp_path: Path, n: int = 8, broken: bool = False) -> Path:
+    """A short real-looking sequence: PETS frame 1 panned 4 px a frame (the people move together)."""
+    from PIL import Image
+
+    folder = tmp_path / "img1"
+    folder.mkdir()
+    first = np.asarray(Image.open(PETS / "000001.jpg").convert("RGB"))
+    for k in range(n):
+        Image.fromarray(np.roll(first, 4 * k, axis=1)).save(folder / f"{k + 1:06d}.jpg", quality=92)
+    if broken:
+        (folder / f"{n + 1:06d}.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    return folder
+
+
+def test_track_frames_with_detector_reid_and_gallery(tmp_path):
+    folder = frames_dir(tmp_path, broken=True)
+    out, gal = tmp_path / "out", tmp_path / "gal"
+    result = runner.invoke(app, ["track", str(folder), "-o", str(out), "--camera", "cam3", "--gallery", str(gal),
+                                 "--json", "-q"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["frames"] == 8 and summary["camera"] == "cam3"  # the broken frame was skipped...
+    assert any("000009.jpg" in p for p in summary["problems"])  # ...and reported
+    assert set(summary["seconds"]) == {"decode", "detect", "embed", "track"}
+    rows = read_mot(out / "tracks.txt", "tracks")
+    ids = rows[:, 1].astype(int)
+    full = [i for i in set(ids) if (ids == i).sum() == 8]
+    assert len(full) >= 2 and len(set(ids)) <= len(full) + 1  # the two clear people keep their ids
+    meta = json.loads((out / "tracklets.json").read_text())
+    with np.load(out / "tracklets.npz") as npz:
+        assert npz["offsets"][-1] == len(rows) and npz["features"].shape == (len(rows), 1280)
+        assert len(npz["mean_features"]) == len(meta["tracklets"])
+    crops = [t["crop"] for t in meta["tracklets"] if t["crop"]]
+    assert crops and all(Path(c).is_file() for c in crops)
+    import cv2
+
+    video = cv2.VideoCapture(str(out / "tracks.mp4"))
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 8
+    info = json.loads(runner.invoke(app, ["gallery", "info", str(gal), "--json"]).stdout)
+    assert info["items"] == len(meta["tracklets"]) and info["cameras"] == {"3": len(meta["tracklets"])}
+
+
+def test_truncated_video_keeps_partial_results(tmp_path):
+    import cv2
+
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 7, (768, 576))
+    frame = cv2.imread(str(PETS / "000001.jpg"))
+    for _ in range(20):
+        writer.write(frame)
+    writer.release()
+    raw = video.read_bytes()
+    video.write_bytes(raw[: len(raw) // 2])
+    result = runner.invoke(app, ["track", str(video), "-o", str(tmp_path / "out"), "--reid", "none", "--no-video",
+                                 "--json", "-q"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert 0 < summary["frames"] < 20 and (tmp_path / "out" / "tracks.txt").is_file()
+    assert "truncated or damaged" in result.output
+    (tmp_path / "junk.mp4").write_bytes(b"\x00" * 1000)
+    result = runner.invoke(app, ["track", str(tmp_path / "junk.mp4"), "-o", str(tmp_path / "o2"), "--reid", "none"])
+    assert result.exit_code == 2 and "junk.mp4" in result.output
+
+
+def test_public_detections_motion_only_and_trackeval(tmp_path):
+    # A scripted scene with known truth: two people walking, detections jittered, one missed frame.
+    rng = np.random.default_rng(0)
+    gt, det = [], []
+    for f in range(1, 41):
+        for pid, x in ((1, 50 + 5 * f), (2, 600 - 4 * f)):
+            gt.append(f"{f},{pid},{x},{200 + pid * 30},40,100,1,-1,-1,-1")
+            if not (pid == 1 and f == 20):
+                j = rng.normal(0, 1.5, 4)
+                det.append(f"{f},-1,{x + j[0]:.1f},{200 + pid * 30 + j[1]:.1f},{40 + j[2]:.1f},{100 + j[3]:.1f},"
+                           f"{rng.uniform(20, 90):.2f},-1,-1,-1")
+    (tmp_path / "gt.txt").write_text("\n".join(gt) + "\n")
+    (tmp_path / "det.txt").write_text("\n".join(det) + "\n")
+    result = runner.invoke(app, ["track", "--detector", f"mot:{tmp_path / 'det.txt'}", "-o", str(tmp_path / "out"),
+                                 "--json", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "rescaled" in result.output  # MOT15-style scores are not probabilities
+    metrics = json.loads(runner.invoke(app, ["track-eval", "--gt", str(tmp_path / "gt.txt"), "--pred",
+                                             str(tmp_path / "out" / "tracks.txt"), "--json"]).stdout)
+    assert metrics["IDSW"] == 0 and metrics["IDF1"] > 90 and metrics["MOTA"] > 80 and metrics["HOTA"] > 70
+    # trackeval itself, on a result that swaps the two ids half-way: it must see the switch.
+    swapped = [r.split(",") for r in gt]
+    for r in swapped:
+        if int(r[0]) > 20:
+            r[1] = "2" if r[1] == "1" else "1"
+    (tmp_path / "swapped.txt").write_text("\n".join(",".join(r) for r in swapped) + "\n")
+    bad = evaluate_mot(tmp_path / "gt.txt", tmp_path / "swapped.txt")
+    assert bad["IDSW"] == 2 and bad["IDF1"] < 60 and bad["MOTA"] > 90
+
+
+def test_mot_files_errors_and_round_trip(tmp_path):
+    (tmp_path / "empty.txt").write_text("")
+    with pytest.raises(ValueError, match="empty.txt: no detections in it"):
+        MOTDetections(tmp_path / "empty.txt")
+    (tmp_path / "bad.txt").write_text("1,-1,10,10,5,5,0.9\n2,-1,ten,10,5,5,0.9\n")
+    with pytest.raises(ValueError, match="bad.txt:2: not a MOTChallenge row"):
+        read_mot(tmp_path / "bad.txt")
+    with pytest.raises(FileNotFoundError, match="detections file not found"):
+        MOTDetections(tmp_path / "none.txt")
+    result = runner.invoke(app, ["track", "--detector", f"mot:{tmp_path / 'empty.txt'}", "-o", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "empty file" in result.output
+    path = write_mot(tmp_path / "out.txt", [(2, 7, np.array([10, 20, 50, 120.0]), 0.5), (1, 3, np.array([0, 0, 4, 8.0]), 1)])
+    rows = read_mot(path)
+    np.testing.assert_allclose(rows[:, :7], [[1, 3, 0, 0, 4, 8, 1], [2, 7, 10, 20, 40, 100, 0.5]])
