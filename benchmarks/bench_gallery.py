@@ -85,8 +85,9 @@ def single_latency_ms(search, queries: np.ndarray, n: int = 200, budget_s: float
     return 1000 * float(np.median(times))
 
 
-def bench_dim(n: int, dim: int, kinds: list[str], ef_values: list[int], nprobe_values: list[int], kind: str) -> None:
-    from reidkit.retrieval import FaissIndex
+def bench_dim(n: int, dim: int, kinds: list[str], ef_values: list[int], nprobe_values: list[int], kind: str,
+              hnsw_params: dict[str, int]) -> None:
+    from reidkit.retrieval import build_index
 
     base = rss_gb()
     t0 = time.perf_counter()
@@ -108,7 +109,7 @@ def bench_dim(n: int, dim: int, kinds: list[str], ef_values: list[int], nprobe_v
         gc.collect()
         before = rss_gb()
         start = time.perf_counter()
-        index = FaissIndex.build(dim, ids, data, kind=index_kind)
+        index = build_index(dim, ids, data, kind=index_kind, **(hnsw_params if index_kind == "hnsw" else {}))
         build = time.perf_counter() - start
         memory = rss_gb() - before
         settings = [("", None)]
@@ -122,8 +123,9 @@ def bench_dim(n: int, dim: int, kinds: list[str], ef_values: list[int], nprobe_v
             found = index.search(queries[:100], 10)[1]
             single = single_latency_ms(lambda q: index.search(q, 10), queries)
             batch = timed(lambda: index.search(queries[:100], 10), 3)
-            extra = ", ".join(f"{k} {v}" for k, v in index.params.items() if k not in ("ef_search", "nprobe"))
-            name = f"faiss {index_kind}" + (f" ({extra})" if extra else "") + (f", {label}" if label else "")
+            params = getattr(index, "params", {})
+            extra = ", ".join(f"{k} {v}" for k, v in params.items() if k not in ("ef_search", "nprobe"))
+            name = f"{index.engine} {index_kind}" + (f" ({extra})" if extra else "") + (f", {label}" if label else "")
             print(f"| {name} | {build:.0f} | {memory:.2f} | {single:.2f} | {1000 * batch:.1f} | "
                   f"{recall_at(found, truth):.3f} |", flush=True)
         index = None
@@ -166,6 +168,8 @@ def main() -> None:
     ap.add_argument("--data", nargs="*", default=["reid", "random"], choices=["reid", "random"])
     ap.add_argument("--ef", type=int, nargs="*", default=[64, 128, 256])
     ap.add_argument("--nprobe", type=int, nargs="*", default=[16, 64])
+    ap.add_argument("--hnsw-m", type=int, default=16, help="HNSW links per node (reidkit's default 16).")
+    ap.add_argument("--ef-construction", type=int, default=64, help="HNSW build breadth (default 64).")
     ap.add_argument("--add-n", type=int, default=100_000)
     ap.add_argument("--add-batch", type=int, default=10_000)
     ap.add_argument("--skip-search", action="store_true")
@@ -179,7 +183,8 @@ def main() -> None:
     if not args.skip_search:
         for dim in args.dims:
             for kind in args.data:
-                bench_dim(args.n, dim, args.kinds, args.ef, args.nprobe, kind)
+                bench_dim(args.n, dim, args.kinds, args.ef, args.nprobe, kind,
+                          {"M": args.hnsw_m, "ef_construction": args.ef_construction})
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reidkit.retrieval import FaissIndex, IndexFileError, open_index
+from reidkit.retrieval import ExactIndex, FaissIndex, IndexFileError, build_index, open_index
 from reidkit.retrieval.vectors import as_ids, as_vectors
 
 
@@ -46,7 +46,7 @@ def data():
 
 def test_flat_is_exact(data):
     db, queries = data
-    index = FaissIndex.build(32, IDS, db, kind="flat")
+    index = build_index(32, IDS, db, kind="flat")
     scores, ids = index.search(queries, 10)
     want_scores, want_ids = brute_force(db, IDS, queries, 10)
     np.testing.assert_array_equal(ids, want_ids)
@@ -56,7 +56,7 @@ def test_flat_is_exact(data):
 @pytest.mark.parametrize("kind, params, at_least", [("hnsw", {}, 0.95), ("ivfpq", {"pq_m": 16}, 0.75)])
 def test_approximate_kinds_find_most_true_neighbours(data, kind, params, at_least):
     db, queries = data
-    index = FaissIndex.build(32, IDS, db, kind=kind, **params)
+    index = build_index(32, IDS, db, kind=kind, **params)
     assert len(index) == len(db) and index.kind == kind
     _, ids = index.search(queries, 10)
     _, want = brute_force(db, IDS, queries, 10)
@@ -65,8 +65,8 @@ def test_approximate_kinds_find_most_true_neighbours(data, kind, params, at_leas
 
 def test_automatic_choices(data):
     db, _ = data
-    assert FaissIndex.build(32, IDS[:100], db[:100]).kind == "flat"
-    ivfpq = FaissIndex.build(32, IDS, db, kind="ivfpq")
+    assert isinstance(build_index(32, IDS[:100], db[:100]), ExactIndex)
+    ivfpq = build_index(32, IDS, db, kind="ivfpq")
     assert ivfpq.params["pq_m"] == 4  # a byte per 8 dimensions
     assert ivfpq.params["nlist"] == int(min(4 * np.sqrt(len(db)), len(db) // 39))
 
@@ -74,7 +74,7 @@ def test_automatic_choices(data):
 @pytest.mark.parametrize("kind", ["flat", "hnsw", "ivfpq"])
 def test_remove_and_allowed_ids_are_respected(data, kind):
     db, queries = data
-    index = FaissIndex.build(32, IDS, db, kind=kind)
+    index = build_index(32, IDS, db, kind=kind)
     _, first = index.search(queries, 5)
     gone = np.unique(first[:, 0])
     assert index.remove(np.append(gone, 999_999_999)) == len(gone)  # unknown ids are ignored
@@ -91,7 +91,7 @@ def test_remove_and_allowed_ids_are_respected(data, kind):
 
 def test_search_pads_with_minus_one_and_refuses_bad_input(data):
     db, queries = data
-    index = FaissIndex.build(32, IDS[:3], db[:3], kind="flat")
+    index = build_index(32, IDS[:3], db[:3], kind="flat")
     scores, ids = index.search(queries[:2], 5)
     assert (ids[:, 3:] == -1).all() and np.isneginf(scores[:, 3:]).all()
     with pytest.raises(ValueError, match="already in the index"):
@@ -108,20 +108,22 @@ def test_search_pads_with_minus_one_and_refuses_bad_input(data):
         as_ids([1, 2, 3], 2)
     with pytest.raises(ValueError, match="real numbers"):
         as_vectors(np.array([["a"] * 32]), 32)
-    with pytest.raises(ValueError, match="unknown faiss index kind 'lsh'"):
-        FaissIndex(32, "lsh")
+    with pytest.raises(ValueError, match="unknown index kind 'lsh'"):
+        build_index(32, IDS[:3], db[:3], kind="lsh")
+    with pytest.raises(ValueError, match="unknown faiss index kind 'flat'"):
+        FaissIndex(32, "flat")
     with pytest.raises(ValueError, match="needs at least"):
-        FaissIndex.build(32, IDS[:500], db[:500], kind="ivfpq")
+        build_index(32, IDS[:500], db[:500], kind="ivfpq")
 
 
 @pytest.mark.parametrize("kind", ["flat", "hnsw", "ivfpq"])
 def test_save_load_gives_the_same_answers(tmp_path, data, kind):
     db, queries = data
-    index = FaissIndex.build(32, IDS, db, kind=kind)
+    index = build_index(32, IDS, db, kind=kind)
     index.remove(IDS[:10])
     index.state = {"max_id": 42}
     loaded = open_index(index.save(tmp_path / "ix.bin"))
-    assert isinstance(loaded, FaissIndex) and loaded.kind == kind and loaded.state == {"max_id": 42}
+    assert type(loaded) is type(index) and loaded.kind == kind and loaded.state == {"max_id": 42}
     assert len(loaded) == len(index)
     for a, b in zip(index.search(queries, 10), loaded.search(queries, 10)):
         np.testing.assert_array_equal(a, b)
@@ -130,7 +132,7 @@ def test_save_load_gives_the_same_answers(tmp_path, data, kind):
 
 def test_damaged_index_files_are_detected(tmp_path, data):
     db, _ = data
-    path = FaissIndex.build(32, IDS[:2000], db[:2000], kind="flat").save(tmp_path / "ix.bin")
+    path = build_index(32, IDS[:2000], db[:2000], kind="flat").save(tmp_path / "ix.bin")
     raw = path.read_bytes()
     cases = {
         "missing": None,
@@ -159,7 +161,7 @@ def test_milvus_lite_answers_like_exact_faiss(tmp_path, data):
     n = 3000
     index = MilvusIndex(32, str(tmp_path / "m.db"), "test")
     index.add(IDS[:n], db[:n])
-    exact = FaissIndex.build(32, IDS[:n], db[:n], kind="flat")
+    exact = build_index(32, IDS[:n], db[:n], kind="flat")  # numpy
     assert len(index) == n
     got, want = index.search(queries, 10), exact.search(queries, 10)
     np.testing.assert_array_equal(got[1], want[1])
@@ -178,3 +180,21 @@ def test_milvus_lite_answers_like_exact_faiss(tmp_path, data):
     assert isinstance(again, MilvusIndex) and again.state == {"max_id": 7} and len(again) == n - len(np.unique(gone))
     with pytest.raises(ValueError, match="dimension 32, not 16"):
         MilvusIndex(16, str(tmp_path / "m.db"), "test")
+
+
+def test_exact_index_merges_blocks_like_one_search(data, monkeypatch):
+    from reidkit.retrieval import exact_index
+
+    db, queries = data
+    monkeypatch.setattr(exact_index, "BLOCK", 997)  # many blocks, the last one short
+    index = build_index(32, IDS, db, kind="flat")
+    for k, allowed in ((10, None), (25, IDS[::37]), (5, IDS[:3])):  # k larger than the allowed set too
+        scores, ids = index.search(queries, k, allowed=allowed)
+        keep = np.ones(len(IDS), bool) if allowed is None else np.isin(IDS, allowed)
+        want_scores, want_ids = brute_force(db[keep], IDS[keep], queries, k)
+        m = want_ids.shape[1]
+        np.testing.assert_array_equal(ids[:, :m], want_ids)
+        np.testing.assert_allclose(scores[:, :m], want_scores, atol=1e-5)
+        assert (ids[:, m:] == -1).all()
+    index.add(np.array([10**9]), db[:1])  # grows past its capacity and keeps working
+    assert len(index) == len(IDS) + 1 and index.search(db[:1], 2)[1][0, :2].tolist() in ([IDS[0], 10**9], [10**9, IDS[0]])

@@ -89,7 +89,8 @@ def create(
     onnx: Optional[Path] = typer.Option(None, "--onnx", help="An ONNX model from `reid export onnx`."),
     preprocess: str = typer.Option("loader", "--preprocess", help=PREPROCESS_HELP),
     flip: bool = typer.Option(False, "--flip", help="Average each image's features with its mirror image's."),
-    engine: str = typer.Option("faiss", "--engine", help="faiss (embedded) or milvus."),
+    engine: str = typer.Option("faiss", "--engine", help="faiss (embedded: exact numpy search, or faiss "
+                                                          "HNSW/IVF-PQ) or milvus."),
     index: str = typer.Option("auto", "--index", help="faiss index: auto (exact below 100k items, else HNSW), "
                                                       "flat, hnsw or ivfpq."),
     milvus_uri: Optional[str] = typer.Option(None, "--milvus-uri", help="Milvus server (http://host:19530) or "

@@ -1,12 +1,13 @@
-"""faiss engine: exact inner product (``flat``), HNSW graph (``hnsw``) or IVF-PQ (``ivfpq``).
+"""faiss engine for large galleries: HNSW graph (``hnsw``) or IVF-PQ (``ivfpq``).
 
-``flat`` is exact and right for galleries up to about 100k vectors; ``hnsw`` answers a query in
-milliseconds at a million with recall near 1 at a memory cost of about (dim * 4 + 2 * M * 8)
-bytes a vector; ``ivfpq`` trains a coarse quantizer and product codes on a sample and stores
-``pq_m`` bytes a vector, for galleries that would not fit in memory otherwise, at lower recall.
+``hnsw`` answers a query in milliseconds at a million vectors, at a memory cost of about
+(dim * 4 + 2 * M * 8) bytes a vector; its recall depends on how much structure the data has
+(see benchmarks/bench_gallery.py). ``ivfpq`` trains a coarse quantizer and product codes on a
+sample and stores ``pq_m`` bytes a vector, for galleries that would not fit in memory
+otherwise, at lower recall. Exact search is ``exact_index.ExactIndex``.
 
-Removal: ``flat`` and ``ivfpq`` delete in place; HNSW graphs cannot drop nodes, so removed ids
-are remembered and excluded at search time until the next rebuild.
+Removal: ``ivfpq`` deletes in place; HNSW graphs cannot drop nodes, so removed ids are
+remembered and excluded at search time until the next rebuild.
 
 The file (see ``index.write_index_file``) holds the removed ids and faiss's own serialisation,
 checksummed: faiss reads nothing before the checksum matched.
@@ -22,14 +23,11 @@ import numpy as np
 from .index import CHUNK, IndexFileError, VectorIndex, empty_result, open_index_file, write_index_file
 from .vectors import as_ids, as_vectors
 
-KINDS = ("flat", "hnsw", "ivfpq")
+KINDS = ("hnsw", "ivfpq")
 DEFAULTS: dict[str, dict[str, int]] = {
-    "flat": {},
     "hnsw": {"M": 16, "ef_construction": 64, "ef_search": 128},
     "ivfpq": {"nlist": 0, "pq_m": 0, "nprobe": 32},  # 0: chosen from the data size and dimension
 }
-#: Below this many vectors ``auto`` picks exact search.
-EXACT_UP_TO = 100_000
 
 
 def _faiss():
@@ -40,17 +38,12 @@ def _faiss():
     return faiss
 
 
-def choose_kind(n: int) -> str:
-    """The index kind ``auto`` means for a gallery of ``n`` vectors."""
-    return "flat" if n < EXACT_UP_TO else "hnsw"
-
-
 class FaissIndex(VectorIndex):
     engine = "faiss"
 
-    def __init__(self, dim: int, kind: str = "flat", **params: int):
+    def __init__(self, dim: int, kind: str = "hnsw", **params: int):
         if kind not in KINDS:
-            raise ValueError(f"unknown faiss index kind {kind!r}: expected one of {', '.join(KINDS)} (or auto)")
+            raise ValueError(f"unknown faiss index kind {kind!r}: expected one of {', '.join(KINDS)}")
         if int(dim) <= 0:
             raise ValueError(f"dimension must be positive, got {dim}")
         unknown = set(params) - set(DEFAULTS[kind])
@@ -66,8 +59,6 @@ class FaissIndex(VectorIndex):
     # -- construction -----------------------------------------------------------------------
     def _new_index(self):
         faiss = _faiss()
-        if self.kind == "flat":
-            return faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
         if self.kind == "hnsw":
             inner = faiss.IndexHNSWFlat(self.dim, self.params["M"], faiss.METRIC_INNER_PRODUCT)
             inner.hnsw.efConstruction = self.params["ef_construction"]
@@ -98,10 +89,9 @@ class FaissIndex(VectorIndex):
         self._quantizer, self._index = quantizer, index
 
     @classmethod
-    def build(cls, dim: int, ids, vecs, kind: str = "auto", sample_size: int = 100_000, **params: int) -> "FaissIndex":
-        """An index of ``kind`` (``auto``: by size) holding ``vecs``, trained on a random sample."""
+    def build(cls, dim: int, ids, vecs, kind: str = "hnsw", sample_size: int = 100_000, **params: int) -> "FaissIndex":
+        """An index of ``kind`` holding ``vecs`` (IVF-PQ trained on a random sample of them)."""
         vecs = as_vectors(vecs, dim)
-        kind = choose_kind(len(vecs)) if kind == "auto" else kind
         index = cls(dim, kind, **params)
         if kind == "ivfpq":
             pick = np.random.default_rng(0).permutation(len(vecs))[:sample_size]
@@ -174,10 +164,8 @@ class FaissIndex(VectorIndex):
         sel, keep = self._selector(allowed)
         if self.kind == "hnsw":
             params = faiss.SearchParametersHNSW(efSearch=max(self.params["ef_search"], k))
-        elif self.kind == "ivfpq":
-            params = faiss.SearchParametersIVF(nprobe=self.params["nprobe"])
         else:
-            params = faiss.SearchParameters()
+            params = faiss.SearchParametersIVF(nprobe=self.params["nprobe"])
         if sel is not None:
             params.sel = sel
         scores, ids = self._index.search(vecs, k, params=params)

@@ -23,7 +23,10 @@ from typing import Any, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from .faiss_index import KINDS, FaissIndex, choose_kind
+from . import factory
+from .exact_index import ExactIndex
+from .faiss_index import FaissIndex
+from .factory import KINDS
 from .index import IndexFileError, VectorIndex, open_index
 from .vectors import as_ids, as_vectors
 
@@ -241,7 +244,7 @@ class Gallery:
             index.clear()
             return index
         kind = kind or self.settings.get("index_kind", "auto")
-        return FaissIndex(self.dim, choose_kind(n) if kind == "auto" else kind)
+        return factory.new_index(self.dim, factory.choose_kind(n) if kind == "auto" else kind)
 
     def rebuild_index(self, kind: Optional[str] = None) -> VectorIndex:
         """Rebuild the index from SQLite (``kind`` overrides the gallery's setting, faiss only) and save it."""
@@ -259,7 +262,7 @@ class Gallery:
                 if kind is not None:
                     raise GalleryError(f"{self.folder}: {e}") from None
                 logger.warning("%s; searching exactly (flat) until then", e)
-                index = FaissIndex(self.dim, "flat")
+                index = ExactIndex(self.dim)
         for ids, vecs in self._vectors():
             index.add(ids, vecs)
         self.index = index
@@ -323,9 +326,9 @@ class Gallery:
             self._save_index()
 
     def _wanted_kind(self) -> Optional[str]:
-        if self.settings["engine"] != "faiss" or self.settings.get("index_kind", "auto") != "auto":
+        if self.settings["engine"] == "milvus" or self.settings.get("index_kind", "auto") != "auto":
             return None
-        return choose_kind(self._state["count"])
+        return factory.choose_kind(self._state["count"])
 
     # -- changing -----------------------------------------------------------------------------
     def add(self, vecs, metadata: Optional[Sequence[dict[str, Any]]] = None, model: Optional[str] = None) -> np.ndarray:

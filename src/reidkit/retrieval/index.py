@@ -146,6 +146,10 @@ def open_index(path: str | Path) -> VectorIndex:
         from .faiss_index import FaissIndex
 
         return FaissIndex.load(path)
+    if engine == "numpy":
+        from .exact_index import ExactIndex
+
+        return ExactIndex.load(path)
     if engine == "milvus":
         from .milvus_index import MilvusIndex
 
