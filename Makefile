@@ -28,4 +28,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_eval.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis demo-output

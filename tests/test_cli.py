@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,14 +89,26 @@ def test_console_script_usage_error_exit_2():
 
 
 @pytest.mark.slow
-def test_demo_ranks_the_default_model_above_both_baselines_on_real_crops():
-    result = runner.invoke(app, ["demo", "--json"])
+def test_demo_ranks_the_default_model_above_both_baselines_then_runs_the_pipeline(tmp_path):
+    import cv2
+
+    result = runner.invoke(app, ["demo", "--json", "-o", str(tmp_path / "demo")])
     assert result.exit_code == 0, result.output
-    metrics = json.loads(result.output)
+    out = json.loads(result.stdout)
+    metrics = out["metrics"]
     trained, imagenet, colour = (metrics[k]["mAP"] for k in metrics)
     assert list(metrics)[0].startswith("default model")
     # seen on the 96 shipped Market-1501 crops: 54.6 vs 22.8 (ImageNet only) vs 45.0 (colour histogram)
     assert trained > imagenet + 15 and trained > colour
+    pipeline = out["pipeline"]
+    for half in ("first_half", "second_half"):  # the shipped clip: 200 frames of PETS09-S2L1
+        assert pipeline[half]["frames"] == 100 and pipeline[half]["tracks"] >= 5
+        video = cv2.VideoCapture(pipeline[half]["outputs"]["video"])
+        assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 100
+    hits = pipeline["search"]["hits"]
+    assert len(hits) == 5 and all(h["frame"] <= 100 and Path(h["source"]).is_file() for h in hits)
+    assert all(a["score"] >= b["score"] for a, b in zip(hits, hits[1:]))
+    assert Path(pipeline["search"]["picture"]).stat().st_size > 10_000
 
 
 def test_eval_features_takes_test_settings_from_a_config(expected, tmp_path):

@@ -1,4 +1,5 @@
-"""``reid demo``: the shipped default model against two baselines on real pedestrian crops, offline."""
+"""``reid demo``: the default model against two baselines on real crops, then the whole pipeline
+(detect, embed, track, gallery, search) on a real video clip, offline."""
 
 from __future__ import annotations
 
@@ -16,8 +17,13 @@ def demo(
                                         help="A dataset folder (default: the 96 real Market-1501 crops shipped with reidkit)."),
     dataset: str = typer.Option("Market1501", "--dataset", help="Parser for --root's layout."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
+    video: Optional[Path] = typer.Option(None, "--video", help="Video for the pipeline part (default: a "
+                                                                "200-frame PETS09 clip shipped with reidkit)."),
+    output: Path = typer.Option(Path("demo-output"), "--output", "-o", help="Folder for the pipeline's outputs."),
+    no_pipeline: bool = typer.Option(False, "--no-pipeline", help="Only the metrics comparison."),
 ) -> None:
-    """Re-find people across cameras with the default model, ImageNet-only Lite0 and colour histograms."""
+    """Re-find people across cameras (default model vs ImageNet-only Lite0 vs colour histograms), then
+    track people in a video clip into a gallery and search it with a person from later in the clip."""
     import torch
 
     from ..checkpoint import model_from_checkpoint
@@ -45,10 +51,35 @@ def demo(
             "same network, ImageNet weights only": evaluate_model(cfg, imagenet, test_set, cpu),
             "colour histogram": evaluate(extract_query_gallery(ColorHistogramEmbedder(), ds, progress=False)),
         }
+    pipeline = None
+    if not no_pipeline:
+        from ..pipeline.demo import run_demo_pipeline
+        from ..samples import PETS09_CLIP
+
+        pipeline = run_demo_pipeline(video or PETS09_CLIP, output)
     if as_json:
-        print_json(results)
+        print_json({"metrics": results, **({"pipeline": pipeline} if pipeline else {})})
         return
     keys = ("Rank-1", "Rank-5", "mAP", "mINP")
     typer.echo("")
     typer.echo(format_comparison({name: {k: m[k] for k in keys} for name, m in results.items()},
                                  title=f"query -> gallery across cameras, {len(ds.query)} queries"))
+    if pipeline:
+        _print_pipeline(pipeline, output)
+
+
+def _print_pipeline(p: dict, output: Path) -> None:
+    typer.echo("")
+    for half in ("first_half", "second_half"):
+        s = p[half]
+        typer.echo(f"{half.replace('_', ' ')}: {s['frames']} frames at {s['fps']:.1f} fps, {s['tracks']} tracks "
+                   f"-> {s['outputs'].get('video', '')}")
+    search = p["search"]
+    if isinstance(search, str):
+        typer.echo(search)
+        return
+    typer.echo(f"searched the first half's gallery for track {search['query_track']} of the second half "
+               f"(frames {search['query_frames'][0]}-{search['query_frames'][1]}):")
+    for rank, hit in enumerate(search["hits"], start=1):
+        typer.echo(f"  #{rank} track {hit.get('track_id')} (frames from {hit.get('frame')}), cosine {hit['score']:.3f}")
+    typer.echo(f"rank list picture: {search['picture']}")

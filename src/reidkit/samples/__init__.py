@@ -5,3 +5,5 @@ from __future__ import annotations
 from pathlib import Path
 
 MARKET1501_MINI = Path(__file__).resolve().parent / "market1501-mini"
+#: Frames 1-200 of PETS09-S2L1 (OpenCV's sample video vtest.avi, 768x576), MPEG-4 in AVI.
+PETS09_CLIP = Path(__file__).resolve().parent / "pets09-s2l1-clip.avi"

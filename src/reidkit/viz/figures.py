@@ -8,14 +8,14 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 from PIL import Image
 
 from ..evaluation.roc import RocCurve
 
-CORRECT, WRONG, QUERY = "#1a9850", "#d73027", "#3060c0"
+CORRECT, WRONG, QUERY, NEUTRAL = "#1a9850", "#d73027", "#3060c0", "#808080"
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class RankedItem:
     path: str
     distance: float
     camid: int
-    correct: bool
+    correct: Optional[bool]  # None: not known (no labels), drawn neutral
 
 
 def _figure(width: float, height: float):
@@ -59,12 +59,14 @@ def _framed(ax, image: np.ndarray, colour: str, title: str) -> None:
 
 
 def rank_list_png(query_path: str | Path, query_camid: int, ranked: Sequence[RankedItem], title: str = "") -> bytes:
-    """The query and its top-k gallery images; green frames are the same person, red another."""
+    """The query and its top-k gallery images; green frames are the same person, red another,
+    grey unknown."""
     fig = _figure(1.0 * (len(ranked) + 1) + 0.3, 2.6)
     axes = fig.subplots(1, len(ranked) + 1, squeeze=False)[0]
     _framed(axes[0], _thumbnail(query_path), QUERY, f"query\ncam {query_camid + 1}")
     for i, (ax, item) in enumerate(zip(axes[1:], ranked), start=1):
-        _framed(ax, _thumbnail(item.path), CORRECT if item.correct else WRONG,
+        colour = NEUTRAL if item.correct is None else CORRECT if item.correct else WRONG
+        _framed(ax, _thumbnail(item.path), colour,
                 f"#{i} d={item.distance:.3f}\ncam {item.camid + 1}")
     if title:
         fig.suptitle(title, fontsize=9)
