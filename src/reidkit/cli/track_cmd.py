@@ -121,7 +121,7 @@ def track(
 def open_or_create_gallery(folder: Path, reid: str, embedder):
     from ..retrieval import Gallery
     from ..retrieval.gallery import DB_NAME
-    from .gallery_cmd import model_spec, spec_name
+    from ..inference.model_id import model_spec, spec_name
 
     if embedder is None:
         raise ValueError("--gallery needs appearance features: drop --reid none")

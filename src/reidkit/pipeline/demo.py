@@ -19,6 +19,7 @@ def run_demo_pipeline(video: Path, out: Path, top_k: int = 5) -> dict[str, Any]:
     and ``out/search.png``."""
     from ..detection import SSDLiteDetector
     from ..inference import Embedder
+    from ..inference.model_id import model_spec, spec_name
     from ..retrieval import Gallery
     from ..retrieval.gallery import DB_NAME
     from ..viz.figures import RankedItem, rank_list_png
@@ -36,8 +37,6 @@ def run_demo_pipeline(video: Path, out: Path, top_k: int = 5) -> dict[str, Any]:
     gallery_dir = out / "gallery"
     if (gallery_dir / DB_NAME).exists():  # a previous demo's gallery: start afresh
         shutil.rmtree(gallery_dir)
-    from ..cli.gallery_cmd import model_spec, spec_name
-
     spec = model_spec(None, [], None, None, embedder.preprocess, False)
     detect = lambda frame, number: detector.detect(frame)  # noqa: E731
     summary: dict[str, Any] = {}
