@@ -44,8 +44,8 @@ def build_reid(spec: str, batch_size: int = 32):
     if spec == "default":
         return Embedder.default(batch_size=batch_size)
     path = Path(spec)
-    if path.suffix == ".onnx":
-        return Embedder.from_onnx(path, batch_size=batch_size)
+    if path.suffix == ".onnx":  # the detector runs between batches: onnxruntime must not spin
+        return Embedder.from_onnx(path, spinning=False, batch_size=batch_size)
     return Embedder.from_checkpoint(path, batch_size=batch_size)
 
 
@@ -57,7 +57,8 @@ def track(
     camera: Optional[str] = typer.Option(None, "--camera", help="Camera name (default: the input's name)."),
     detector: str = typer.Option("ssdlite", "--detector", "-d", help=DETECTOR_HELP),
     reid: str = typer.Option("default", "--reid", help="Appearance model: default, none (motion-only), "
-                                                       "MODEL.onnx or a checkpoint."),
+                                                       "MODEL.onnx (fastest on CPU: `reid export onnx`) "
+                                                       "or a checkpoint."),
     score: float = typer.Option(0.3, "--score", help="Detector score threshold (ssdlite)."),
     gallery_dir: Optional[Path] = typer.Option(None, "--gallery", help="Add each tracklet to this gallery "
                                                                          "(created for the --reid model if missing)."),

@@ -88,9 +88,11 @@ class Embedder:
         return cls(runner, input_size, runner.output_dim(input_size), **kwargs)
 
     @classmethod
-    def from_onnx(cls, path: str | Path, providers: Sequence[str] | None = None, **kwargs) -> "Embedder":
-        """An ONNX model written by ``reid export onnx`` (or any with input (N, 3, H, W) float 0-255)."""
-        runner = OnnxRunner(path, providers)
+    def from_onnx(cls, path: str | Path, providers: Sequence[str] | None = None, spinning: bool = True,
+                  **kwargs) -> "Embedder":
+        """An ONNX model written by ``reid export onnx`` (or any with input (N, 3, H, W) float 0-255).
+        ``spinning=False`` lets idle onnxruntime threads sleep: slower alone, faster beside other work."""
+        runner = OnnxRunner(path, providers, spinning)
         kwargs.setdefault("name", Path(path).name)
         return cls(runner, runner.input_size, runner.dim, **kwargs)
 
@@ -197,7 +199,7 @@ class TorchRunner:
 class OnnxRunner:
     """An ONNX model run by onnxruntime: CUDA/TensorRT providers when present, else CPU."""
 
-    def __init__(self, path: str | Path, providers: Sequence[str] | None = None):
+    def __init__(self, path: str | Path, providers: Sequence[str] | None = None, spinning: bool = True):
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"ONNX model not found: {path}")
@@ -209,6 +211,8 @@ class OnnxRunner:
             providers = [p for p in preferred if p in available]
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if not spinning:  # idle threads sleep: spinning ones steal the cores a detector needs
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(path), options, providers=list(providers))
         except Exception as e:  # onnxruntime raises its own exception types for invalid graphs
