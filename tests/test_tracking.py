@@ -128,3 +128,21 @@ def test_tracker_input_errors():
         tracker.update(np.zeros((2, 4)), np.zeros(1), None, 6)
     with pytest.raises(ValueError, match="low_score <= high_score"):
         TrackerConfig(low_score=0.8, high_score=0.5)
+
+
+def test_only_boxes_that_need_appearance_are_embedded():
+    from reidkit.pipeline.track import needs_appearance
+
+    tracker = Tracker()
+    feats = distinct_features(2)
+    boxes = np.array([person_box(100), person_box(300)])
+    tracker.update(boxes, np.array([0.9, 0.9]), np.stack([feats[0], feats[1]]), 1)  # confirmed at once
+    same = np.array([person_box(102), person_box(600), person_box(200)])
+    # continues track 1 plainly / nobody there / between nobody: only the first can skip
+    assert needs_appearance(tracker, same, 2, refresh=5).tolist() == [False, True, True]
+    assert needs_appearance(tracker, same, 6, refresh=5).tolist() == [True, True, True]  # appearance too old
+    assert needs_appearance(tracker, same, 2, refresh=1).all()  # refresh 1: embed everything
+    crowded = Tracker()
+    crowded.update(np.array([person_box(100), person_box(125)]), np.array([0.9, 0.9]),
+                   np.stack([feats[0], feats[1]]), 1)
+    assert needs_appearance(crowded, np.array([person_box(102)]), 2, refresh=5).tolist() == [True]  # ambiguous

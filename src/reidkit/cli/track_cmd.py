@@ -66,6 +66,9 @@ def track(
     start: int = typer.Option(1, "--start", min=1, help="First frame number to use."),
     max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames."),
     max_age: int = typer.Option(30, "--max-age", min=1, help="Frames a lost track is kept before it ends."),
+    reid_every: int = typer.Option(5, "--reid-every", min=1,
+                                   help="Re-embed a box that plainly continues its track only if the track's "
+                                        "appearance is this many frames old (1: embed every box)."),
     no_video: bool = typer.Option(False, "--no-video", help="Do not write the annotated tracks.mp4."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -100,7 +103,7 @@ def track(
     try:
         with tqdm(total=frames.frame_count, unit="frame", desc=f"track {camera}", disable=quiet) as bar:
             result = run_tracking(frames, detect, embedder, config, camera, output, video=not no_video,
-                                  gallery=gallery, progress=bar.update)
+                                  gallery=gallery, progress=bar.update, refresh=reid_every)
     finally:
         if gallery is not None:
             gallery.close()

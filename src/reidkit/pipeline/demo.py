@@ -42,9 +42,9 @@ def run_demo_pipeline(video: Path, out: Path, top_k: int = 5) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     with Gallery.create(gallery_dir, spec_name(spec), embedder.dim, model_spec=spec) as gallery:
         first = run_tracking(VideoSource(video, limit=half), detect, embedder, camera="cam1", output=out / "first",
-                             gallery=gallery)
+                             gallery=gallery, refresh=5)
         second = run_tracking(VideoSource(video, start=half + 1), detect, embedder, camera="cam1",
-                              output=out / "second")
+                              output=out / "second", refresh=5)
         summary["first_half"] = first.summary()
         summary["second_half"] = second.summary()
         candidates = [t for t in second.tracklets if t.crop is not None and t.mean_feature is not None]

@@ -59,14 +59,35 @@ def crops_of(frame: np.ndarray, boxes: np.ndarray) -> tuple[list[np.ndarray], np
     return crops, ok
 
 
+def needs_appearance(tracker: Tracker, boxes: np.ndarray, frame: int, refresh: int) -> np.ndarray:
+    """Which boxes to embed: all but those that plainly continue one track seen last frame (IoU
+    >= 0.6 with it, < 0.2 with any other) whose appearance was updated less than ``refresh``
+    frames ago. Weak boxes are matched by IoU alone anyway."""
+    from ..tracking.matching import iou_matrix
+
+    need = np.ones(len(boxes), bool)
+    recent = [t for t in tracker.tracks if t.id and t.time_since_update == 0 and t.feature is not None]
+    if refresh <= 1 or not recent or not len(boxes):
+        return need
+    overlap = iou_matrix(np.stack([t.boxes[-1] for t in recent]), boxes)
+    for j in range(len(boxes)):
+        best = int(np.argmax(overlap[:, j]))
+        others = np.delete(overlap[:, j], best)
+        fresh = frame - recent[best].last_embedded < refresh
+        if overlap[best, j] >= 0.6 and (others < 0.2).all() and fresh:
+            need[j] = False
+    return need
+
+
 def run_tracking(source: FrameSource, detect: Callable[[np.ndarray, int], Detections], embedder=None,
                  config: TrackerConfig = TrackerConfig(), camera: str = "0", output: Optional[Path] = None,
-                 video: bool = True, gallery=None, progress: Optional[Callable[[int], None]] = None
-                 ) -> TrackingResult:
+                 video: bool = True, gallery=None, progress: Optional[Callable[[int], None]] = None,
+                 refresh: int = 1) -> TrackingResult:
     """Track people through ``source``; ``detect(frame, number)`` gives each frame's boxes.
 
     ``embedder`` (an :class:`~reidkit.inference.Embedder`) adds appearance; without it the tracker
-    is motion-only. A source may yield ``None`` frames (public detections without video): then
+    is motion-only. ``refresh`` > 1 skips embedding boxes that plainly continue a track whose
+    appearance is at most that many frames old (see :func:`needs_appearance`). A source may yield ``None`` frames (public detections without video): then
     there are no crops, features or video, only tracks.
     """
     tracker = Tracker(config, camera)
@@ -90,7 +111,7 @@ def run_tracking(source: FrameSource, detect: Callable[[np.ndarray, int], Detect
         feats = None
         start = time.perf_counter()
         if embedder is not None and frame is not None and len(det):
-            wanted = det.score >= config.high_score  # weak boxes are matched by IoU only
+            wanted = (det.score >= config.high_score) & needs_appearance(tracker, det.xyxy, number, refresh)
             crops, ok = crops_of(frame, det.xyxy[wanted])
             feats = np.full((len(det), embedder.dim), np.nan, np.float32)
             if crops:

@@ -73,7 +73,9 @@ class Track:
     boxes: list[np.ndarray] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
     features: list[np.ndarray] = field(default_factory=list)
+    feature_at: list[int] = field(default_factory=list)  # which observation each feature belongs to
     reentered_from: Optional[int] = None
+    last_embedded: int = -(10 ** 9)  # frame of the last appearance update
     best_score: float = -1.0
     best_crop: Optional[np.ndarray] = None  # set by whoever has the frames (the video pipeline)
 
@@ -92,14 +94,18 @@ class Tracklet:
     frames: np.ndarray  # (N,) frame numbers where a detection was matched
     boxes: np.ndarray  # (N, 4) xyxy detection boxes
     scores: np.ndarray  # (N,)
-    features: Optional[np.ndarray]  # (N, D) per-frame features, or None (motion-only)
+    features: Optional[np.ndarray]  # (N, D) per-frame features (NaN rows: not embedded), or None
     crop: Optional[np.ndarray] = None  # RGB crop of the best-scoring observation, when kept
 
     @property
     def mean_feature(self) -> Optional[np.ndarray]:
-        if self.features is None or not len(self.features):
+        """The normalised mean of the observations that have a feature."""
+        if self.features is None:
             return None
-        m = self.features.mean(0)
+        have = np.isfinite(self.features).all(1)
+        if not have.any():
+            return None
+        m = self.features[have].mean(0)
         return (m / max(np.linalg.norm(m), 1e-12)).astype(np.float32)
 
     def best(self, n: int = 3) -> np.ndarray:
@@ -214,6 +220,8 @@ class Tracker:
         track.boxes.append(np.asarray(box, np.float32))
         track.scores.append(float(score))
         if feat is not None and np.isfinite(feat).all():
+            track.last_embedded = frame
+            track.feature_at.append(len(track.frames) - 1)
             track.features.append(feat.astype(np.float32))
             m = self.cfg.feature_momentum
             track.feature = feat if track.feature is None else _normalize(m * track.feature + (1 - m) * feat)
@@ -224,8 +232,10 @@ class Tracker:
         mean, cov = self.kf.initiate(xyxy_to_xyah(box))
         if feat is not None and not np.isfinite(feat).all():
             feat = None
-        track = Track(0, mean[0], cov[0], feature=feat, frames=[frame], boxes=[np.asarray(box, np.float32)],
-                      scores=[float(score)], features=[feat.astype(np.float32)] if feat is not None else [])
+        track = Track(0, mean[0], cov[0], feature=feat, last_embedded=frame if feat is not None else -(10 ** 9),
+                      frames=[frame], boxes=[np.asarray(box, np.float32)],
+                      scores=[float(score)], features=[feat.astype(np.float32)] if feat is not None else [],
+                      feature_at=[0] if feat is not None else [])
         self.tracks.append(track)
         if self._first_frame or self.cfg.n_init <= 1:
             self._confirm(track, frame)
@@ -265,9 +275,12 @@ class Tracker:
             self._memory.append((track.id, int(tracklet.frames[-1]), tracklet.mean_feature))
 
     def _tracklet(self, track: Track) -> Tracklet:
+        features = None
+        if track.features:  # one row per observation; NaN where no feature was computed
+            features = np.full((len(track.frames), len(track.features[0])), np.nan, np.float32)
+            features[track.feature_at] = np.stack(track.features)
         return Tracklet(self.camera, track.id, np.array(track.frames, np.int64), np.stack(track.boxes),
-                        np.array(track.scores, np.float32), np.stack(track.features) if track.features else None,
-                        track.best_crop)
+                        np.array(track.scores, np.float32), features, track.best_crop)
 
     def finish(self) -> list[Tracklet]:
         """End every confirmed track; all tracklets of the run, by id then start frame."""
