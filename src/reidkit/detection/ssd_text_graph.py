@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import re
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 KEEP_OPS = {"Conv2D", "BiasAdd", "Add", "AddV2", "Relu", "Relu6", "Placeholder", "FusedBatchNorm",
@@ -45,7 +45,6 @@ class SSDSpec:
     nms_threshold: float = 0.6
     score_threshold: float = 0.01
     keep_top_k: int = 100
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass

@@ -482,18 +482,10 @@ class Gallery:
 
     def _exact(self, queries: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact search over a small allowed set, from SQLite's vectors (no approximation)."""
-        n = len(queries)
-        scores = np.full((n, k), -np.inf, np.float32)
-        ids = np.full((n, k), -1, np.int64)
-        if not len(allowed):
-            return scores, ids
-        vecs = self.vectors_of(allowed)
-        sims = queries @ vecs.T
-        top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
-        m = top.shape[1]
-        scores[:, :m] = np.take_along_axis(sims, top, 1)
-        ids[:, :m] = allowed[top]
-        return scores, ids
+        subset = ExactIndex(self.dim)
+        if len(allowed):
+            subset.add(allowed, self.vectors_of(allowed))
+        return subset.search(queries, k)
 
     def _expand(self, queries: np.ndarray, allowed: Optional[np.ndarray], qe_k: int = 5) -> np.ndarray:
         from ..evaluation.distance import l2_normalize
