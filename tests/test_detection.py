@@ -81,3 +81,76 @@ def test_detector_errors(tmp_path, detector):
     with pytest.raises(ValueError, match="bad.pb"):
         SSDLiteDetector(tmp_path / "bad.pb")
     assert len(Detections.empty()) == 0
+
+
+@pytest.fixture(scope="module")
+def opencv_detector():
+    pytest.importorskip("cv2")
+    return SSDLiteDetector(score_threshold=0.3, backend="opencv")
+
+
+def test_onnxruntime_conversion_gives_opencvs_boxes(detector, opencv_detector):
+    """The network converted without TensorFlow, with numpy anchors/decoding/NMS, against OpenCV
+    DNN running the frozen graph with its own SSD layers."""
+    assert detector.backend == "onnxruntime"
+    boxes = 0
+    for frame_no in (1, 120, 240):
+        frame = np.asarray(Image.open(PETS / f"{frame_no:06d}.jpg").convert("RGB"))
+        ours, reference = detector.detect(frame), opencv_detector.detect(frame)
+        assert len(ours) == len(reference)
+        boxes += len(ours)
+        np.testing.assert_allclose(ours.xyxy, reference.xyxy, atol=0.05)  # pixels
+        np.testing.assert_allclose(ours.score, reference.score, atol=1e-4)
+    assert boxes >= 10
+
+
+def test_graph_reader_agrees_with_opencvs_text_dump(detector, tmp_path):
+    import cv2
+
+    from reidkit.detection.ssd_text_graph import _parse_nodes
+    from reidkit.detection.tf_graph import read_graph_def
+
+    graph = read_graph_def(detector.graph)
+    cv2.dnn.writeTextGraph(str(detector.graph), str(tmp_path / "dump.pbtxt"))
+    dumped = _parse_nodes((tmp_path / "dump.pbtxt").read_text())
+    assert sorted(n.name for n in dumped) == sorted(graph)
+    assert all(graph[n.name].op == n.op and graph[n.name].inputs == n.inputs for n in dumped)
+    conv = graph["FeatureExtractor/MobilenetV2/Conv/Conv2D"]
+    assert conv.attrs["strides"] == [1, 2, 2, 1] and conv.attrs["padding"] == "SAME"
+    assert graph["FeatureExtractor/MobilenetV2/Conv/weights"].attrs["value"].shape == (3, 3, 3, 32)
+
+
+def test_graph_reader_errors(tmp_path, detector):
+    from reidkit.detection.tf_graph import GraphDefError, read_graph_def
+
+    whole = detector.graph.read_bytes()
+    (tmp_path / "cut.pb").write_bytes(whole[: len(whole) // 3])
+    with pytest.raises(GraphDefError, match="cut.pb.*truncated"):
+        read_graph_def(tmp_path / "cut.pb")
+    with pytest.raises(FileNotFoundError, match="missing.pb"):
+        read_graph_def(tmp_path / "missing.pb")
+
+
+def test_tf_same_padding_puts_the_odd_pixel_after():
+    from reidkit.detection.ssd_onnx import _same_pads
+
+    assert _same_pads(300, 3, 2, 1) == (150, 0, 1)
+    assert _same_pads(19, 3, 2, 1) == (10, 1, 1)
+    assert _same_pads(2, 3, 2, 1) == (1, 0, 1)
+    assert _same_pads(75, 3, 1, 1) == (75, 1, 1)
+    assert _same_pads(10, 1, 2, 1) == (5, 0, 0)
+
+
+def test_nms_matches_torchvision():
+    import torch
+    from torchvision.ops import nms as tv_nms
+
+    from reidkit.detection.ssd_onnx import nms
+
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 1, (300, 2)).astype(np.float32)
+    boxes = np.concatenate([xy, xy + rng.uniform(0.05, 0.3, (300, 2)).astype(np.float32)], axis=1)
+    scores = rng.uniform(0, 1, 300).astype(np.float32)
+    expected = tv_nms(torch.from_numpy(boxes), torch.from_numpy(scores), 0.5).numpy()
+    np.testing.assert_array_equal(nms(boxes, scores, 0.5, 1000), expected)
+    np.testing.assert_array_equal(nms(boxes, scores, 0.5, 7), expected[:7])

@@ -170,6 +170,19 @@ def test_onnx_export_of_the_default_model_matches_torch_on_real_crops(default_on
         assert np.abs(want - got).max() <= 1e-4
 
 
+def test_the_pipeline_runs_the_default_model_in_onnxruntime_with_torchs_features():
+    from reidkit.inference.embedder import OnnxRunner, TorchRunner
+    from reidkit.pipeline.components import make_embedder
+
+    torch_emb, ort_emb = Embedder.default(), make_embedder("default", batch_size=4)
+    assert isinstance(torch_emb.runner, TorchRunner) and isinstance(ort_emb.runner, OnnxRunner)
+    assert ort_emb.dim == torch_emb.dim and ort_emb.input_size == torch_emb.input_size
+    crops = [np.asarray(Image.open(p).convert("RGB")) for p in sorted((MODEL / "images").glob("*.jpg"))]
+    assert np.abs(torch_emb.embed(crops) - ort_emb.embed(crops)).max() <= 1e-4
+    with pytest.raises(ValueError, match="unknown runtime 'tf'"):
+        Embedder.default(runtime="tf")
+
+
 @pytest.mark.slow
 def test_onnx_export_of_a_fastreid_checkpoint_gives_fastreid_features(tmp_path):
     path = tmp_path / "r50.onnx"

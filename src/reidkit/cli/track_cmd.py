@@ -7,47 +7,8 @@ from typing import Optional
 
 import typer
 
+from ..pipeline.components import DETECTOR_HELP
 from .common import print_json, user_errors
-
-DETECTOR_HELP = ("ssdlite (default: the bundled SSDLite pedestrian detector), hog (OpenCV's HOG people "
-                 "detector), or mot:DET.txt (MOTChallenge public detections; without a video the run is "
-                 "motion-only).")
-
-
-def build_detector(spec: str, score: float):
-    """(detect(frame, number) function, name, MOTDetections or None) for a --detector value."""
-    kind, _, arg = spec.partition(":")
-    if kind == "ssdlite" and not arg:
-        from ..detection import SSDLiteDetector
-
-        det = SSDLiteDetector(score_threshold=score)
-        return (lambda frame, number: det.detect(frame)), "ssdlite", None
-    if kind == "hog" and not arg:
-        from ..detection.hog import HOGDetector
-
-        det = HOGDetector()
-        return (lambda frame, number: det.detect(frame)), "hog", None
-    if kind == "mot" and arg:
-        from ..tracking.mot import MOTDetections
-
-        dets = MOTDetections(arg)
-        return (lambda frame, number: dets.for_frame(number)), f"mot:{Path(arg).name}", dets
-    raise ValueError(f"--detector {spec!r}: expected ssdlite, hog or mot:DET.txt")
-
-
-def build_reid(spec: str, batch_size: int = 32):
-    """The embedder for --reid: default, none, a .onnx file or a reidkit/fast-reid checkpoint."""
-    if spec == "none":
-        return None
-    from ..inference import Embedder
-
-    if spec == "default":
-        return Embedder.default(batch_size=batch_size)
-    path = Path(spec)
-    if path.suffix == ".onnx":  # the detector runs between batches: onnxruntime must not spin
-        return Embedder.from_onnx(path, spinning=False, batch_size=batch_size)
-    return Embedder.from_checkpoint(path, batch_size=batch_size)
-
 
 @user_errors
 def track(
@@ -57,9 +18,8 @@ def track(
     camera: Optional[str] = typer.Option(None, "--camera", help="Camera name (default: the input's name)."),
     detector: str = typer.Option("ssdlite", "--detector", "-d", help=DETECTOR_HELP),
     reid: str = typer.Option("default", "--reid", help="Appearance model: default, none (motion-only), "
-                                                       "MODEL.onnx (fastest on CPU: `reid export onnx`) "
-                                                       "or a checkpoint."),
-    score: float = typer.Option(0.3, "--score", help="Detector score threshold (ssdlite)."),
+                                                       "MODEL.onnx or a checkpoint (run in onnxruntime)."),
+    score: float = typer.Option(0.3, "--score", help="Detector score threshold."),
     gallery_dir: Optional[Path] = typer.Option(None, "--gallery", help="Add each tracklet to this gallery "
                                                                          "(created for the --reid model if missing)."),
     stride: int = typer.Option(1, "--stride", min=1, help="Use every N-th frame."),
@@ -80,9 +40,10 @@ def track(
     from tqdm import tqdm
 
     from ..pipeline import NoFrames, open_source, run_tracking
+    from ..pipeline.components import make_detector, make_embedder
     from ..tracking import TrackerConfig
 
-    detect, det_name, public = build_detector(detector, score)
+    detect, det_name, public = make_detector(detector, score)
     if source is None:
         if public is None:
             raise ValueError("give a video or frames folder (only --detector mot:DET.txt runs without one)")
@@ -92,7 +53,7 @@ def track(
         embedder = None
     else:
         frames = open_source(source, stride=stride, start=start, limit=max_frames)
-        embedder = build_reid(reid)
+        embedder = make_embedder(reid)
     if public is not None and public.rescaled:
         typer.echo(f"{public.path}: scores outside [0, 1], rescaled min-max to [0, 1]", err=True)
     camera = camera or frames.name

@@ -25,6 +25,13 @@ OUTPUT_NAME = "features"
 def export_onnx(model: nn.Module, input_size: tuple[int, int], path: str | Path, opset: int = 17,
                 metadata: dict[str, str] | None = None) -> Path:
     """Write ``model`` (eval mode, CPU) as ONNX with a dynamic batch axis; returns the path."""
+    data = onnx_bytes(model, input_size, opset, metadata)
+    return atomic_write(path, lambda f: f.write(data))
+
+
+def onnx_bytes(model: nn.Module, input_size: tuple[int, int], opset: int = 17,
+               metadata: dict[str, str] | None = None) -> bytes:
+    """``model`` (eval mode, CPU) as a serialized ONNX model with a dynamic batch axis."""
     import onnx
 
     from ..inference.fuse import static_same_padding
@@ -50,7 +57,7 @@ def export_onnx(model: nn.Module, input_size: tuple[int, int], path: str | Path,
     for key, value in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, str(value)
-    return atomic_write(path, lambda f: f.write(proto.SerializeToString()))
+    return proto.SerializeToString()
 
 
 def max_abs_difference(model: nn.Module, onnx_path: str | Path, batch: np.ndarray) -> tuple[float, float]:

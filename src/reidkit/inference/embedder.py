@@ -18,6 +18,8 @@ from .preprocess import ImageReadError, check_image, check_preprocess, load_resi
 
 logger = logging.getLogger(__name__)
 
+RUNTIMES = ("torch", "onnxruntime")
+
 # A runner maps a uint8 batch (N, H, W, 3) to raw float32 features (N, D).
 Runner = Callable[[np.ndarray], np.ndarray]
 
@@ -81,8 +83,20 @@ class Embedder:
         return cls.from_model(model, tuple(cfg.INPUT.SIZE_TEST), device=device, **kwargs)
 
     @classmethod
-    def from_model(cls, model, input_size: tuple[int, int], device: str = "cpu", **kwargs) -> "Embedder":
-        """Any torch module mapping (N, 3, H, W) float 0-255 images to (N, D) features."""
+    def from_model(cls, model, input_size: tuple[int, int], device: str = "cpu", runtime: str = "torch",
+                   spinning: bool = True, **kwargs) -> "Embedder":
+        """Any torch module mapping (N, 3, H, W) float 0-255 images to (N, D) features.
+
+        ``runtime="onnxruntime"`` exports it to ONNX in memory (about a second) and runs that:
+        about twice as fast on CPU for small batches, with the same features to ~1e-5."""
+        if runtime not in RUNTIMES:
+            raise ValueError(f"unknown runtime {runtime!r} (expected one of {', '.join(RUNTIMES)})")
+        if runtime == "onnxruntime" and device == "cpu":
+            from ..export.onnx_model import onnx_bytes
+
+            onnx_runner = OnnxRunner(onnx_bytes(model, input_size), spinning=spinning,
+                                     name=kwargs.get("name", "model"))
+            return cls(onnx_runner, onnx_runner.input_size, onnx_runner.dim, **kwargs)
         runner = TorchRunner(model, device)
         runner.fold_norms(input_size)
         return cls(runner, input_size, runner.output_dim(input_size), **kwargs)
@@ -199,29 +213,18 @@ class TorchRunner:
 class OnnxRunner:
     """An ONNX model run by onnxruntime: CUDA/TensorRT providers when present, else CPU."""
 
-    def __init__(self, path: str | Path, providers: Sequence[str] | None = None, spinning: bool = True):
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"ONNX model not found: {path}")
-        import onnxruntime as ort
+    def __init__(self, model: str | Path | bytes, providers: Sequence[str] | None = None, spinning: bool = True,
+                 name: str = "model"):
+        from ..onnx_session import ort_session
 
-        available = ort.get_available_providers()
-        if providers is None:
-            preferred = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
-            providers = [p for p in preferred if p in available]
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if not spinning:  # idle threads sleep: spinning ones steal the cores a detector needs
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=list(providers))
-        except Exception as e:  # onnxruntime raises its own exception types for invalid graphs
-            raise ValueError(f"{path}: onnxruntime cannot load it ({str(e).splitlines()[0]})") from None
+        source = model if isinstance(model, bytes) else Path(model)
+        name = name if isinstance(model, bytes) else str(model)
+        self.session = ort_session(source, providers, spinning, name=name)
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         shape = inp.shape
         if len(shape) != 4 or shape[1] != 3 or not all(isinstance(d, int) for d in shape[2:]):
-            raise ValueError(f"{path}: expected an input of shape (N, 3, H, W) with fixed H and W, got {shape}")
+            raise ValueError(f"{name}: expected an input of shape (N, 3, H, W) with fixed H and W, got {shape}")
         self.input_size = (int(shape[2]), int(shape[3]))
         out_shape = self.session.get_outputs()[0].shape
         self.dim = int(out_shape[1]) if isinstance(out_shape[1], int) else \

@@ -18,11 +18,11 @@ def run_demo_pipeline(video: Path, out: Path, top_k: int = 5) -> dict[str, Any]:
     """Returns a summary; writes ``out/first``, ``out/second`` (tracks, crops, MP4), ``out/gallery``
     and ``out/search.png``."""
     from ..detection import SSDLiteDetector
-    from ..inference import Embedder
     from ..inference.model_id import model_spec, spec_name
     from ..retrieval import Gallery
     from ..retrieval.gallery import DB_NAME
     from ..viz.figures import RankedItem, rank_list_png
+    from .components import make_embedder
     from .sources import VideoSource
     from .track import run_tracking
 
@@ -33,7 +33,7 @@ def run_demo_pipeline(video: Path, out: Path, top_k: int = 5) -> dict[str, Any]:
         raise ValueError(f"{video}: {total} frames; the demo needs at least 20")
     half = total // 2
     detector = SSDLiteDetector()
-    embedder = Embedder.default()
+    embedder = make_embedder("default")
     gallery_dir = out / "gallery"
     if (gallery_dir / DB_NAME).exists():  # a previous demo's gallery: start afresh
         shutil.rmtree(gallery_dir)
