@@ -3,7 +3,8 @@
 ``run_tracking`` does one camera. Outputs (all optional, written atomically): MOTChallenge
 results, tracklets (``tracklets.npz`` + ``tracklets.json``), best crops, an annotated MP4, and
 each tracklet's mean feature added to a :class:`~reidkit.retrieval.Gallery` with camera, time
-and track id. Time is split into decode, detect, embed and track, so the slow stage is known.
+and track id. Time is split into decode, detect, embed, track and output (best crops, video
+frames), so the slow stage is known.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def run_tracking(source: FrameSource, detect: Callable[[np.ndarray, int], Detect
     there are no crops, features or video, only tracks.
     """
     tracker = Tracker(config, camera)
-    seconds = {"decode": 0.0, "detect": 0.0, "embed": 0.0, "track": 0.0}
+    seconds = {"decode": 0.0, "detect": 0.0, "embed": 0.0, "track": 0.0, "output": 0.0}
     annotator = None
     rows: list[tuple[int, int, np.ndarray, float]] = []
     frames = 0
@@ -121,6 +122,7 @@ def run_tracking(source: FrameSource, detect: Callable[[np.ndarray, int], Detect
         start = time.perf_counter()
         active = tracker.update(det.xyxy, det.score, feats, number)
         seconds["track"] += time.perf_counter() - start
+        start = time.perf_counter()
         if frame is not None:
             for track in active:
                 if track.scores[-1] > track.best_score:
@@ -133,6 +135,7 @@ def run_tracking(source: FrameSource, detect: Callable[[np.ndarray, int], Detect
 
                     annotator = VideoAnnotator(output / "tracks.mp4", source.fps, (frame.shape[1], frame.shape[0]))
                 annotator.write(frame, [(t.id, t.boxes[-1]) for t in active], number, camera)
+        seconds["output"] += time.perf_counter() - start
         if progress is not None:
             progress(1)
     tracklets = tracker.finish()

@@ -46,7 +46,9 @@ class TrackerConfig:
     match_distance: float = 0.8  # stage 2/4 and the fused cost: at least 0.2 IoU, or appearance
     low_match_distance: float = 0.5  # stage 3: weak boxes need IoU >= 0.5
     appearance_distance: float = 0.35  # cosine distance under which appearance may match
-    proximity: float = 0.5  # appearance counts only where IoU >= 0.5 (tracks seen last frame)
+    # Appearance counts only where IoU >= 0.2 (tracks seen last frame): on PETS09 frames 1-400
+    # with SSDLite, 0.2 gave HOTA 35.5 / IDF1 53.4 / 50 ID switches, 0.5 gave 32.1 / 47.6 / 72.
+    proximity: float = 0.8
     feature_momentum: float = 0.9
     reentry_window: int = 600
     reentry_distance: float = 0.25
