@@ -40,7 +40,7 @@ def test_track_frames_with_detector_reid_and_gallery(tmp_path):
     summary = json.loads(result.stdout)
     assert summary["frames"] == 8 and summary["camera"] == "cam3"  # the broken frame was skipped...
     assert any("000009.jpg" in p for p in summary["problems"])  # ...and reported
-    assert set(summary["seconds"]) == {"decode", "detect", "embed", "track"}
+    assert set(summary["seconds"]) == {"decode", "detect", "embed", "track", "output"}
     rows = read_mot(out / "tracks.txt", "tracks")
     ids = rows[:, 1].astype(int)
     full = [i for i in set(ids) if (ids == i).sum() == 8]
