@@ -146,3 +146,86 @@ def test_only_boxes_that_need_appearance_are_embedded():
     crowded.update(np.array([person_box(100), person_box(125)]), np.array([0.9, 0.9]),
                    np.stack([feats[0], feats[1]]), 1)
     assert needs_appearance(crowded, np.array([person_box(102)]), 2, refresh=5).tolist() == [True]  # ambiguous
+
+
+def textured_frame(h: int = 360, w: int = 480, seed: int = 0) -> np.ndarray:
+    import cv2
+
+    noise = np.random.default_rng(seed).integers(0, 256, (h, w), dtype=np.uint8)
+    gray = cv2.GaussianBlur(noise, (0, 0), 2.0)
+    gray = cv2.normalize(gray, None, 0, 255, cv2.NORM_MINMAX)
+    return np.repeat(gray[:, :, None], 3, axis=2)
+
+
+@pytest.mark.parametrize("angle, scale, shift", [(0.0, 1.0, (12.0, -7.0)), (2.0, 1.03, (-5.0, 4.0))])
+def test_camera_motion_recovers_a_known_transform(angle, scale, shift):
+    import cv2
+
+    from reidkit.tracking.camera_motion import CameraMotion
+
+    big = textured_frame(600, 800)
+    truth = cv2.getRotationMatrix2D((400, 300), angle, scale)
+    truth[:, 2] += shift
+    before = big[120:480, 160:640]  # crops keep the borders free of warping artefacts
+    after = cv2.warpAffine(big, truth, (800, 600), flags=cv2.INTER_LINEAR)[120:480, 160:640]
+    # In crop coordinates the same linear part applies; the shift picks up the crop offset.
+    offset = np.array([160.0, 120.0])
+    expected = truth.copy()
+    expected[:, 2] = truth[:, :2] @ offset + truth[:, 2] - offset
+    cm = CameraMotion()
+    np.testing.assert_allclose(cm.estimate(before), [[1, 0, 0], [0, 1, 0]])  # first frame: nothing to compare
+    got = cm.estimate(after)
+    np.testing.assert_allclose(got[:, :2], expected[:, :2], atol=2e-3)
+    np.testing.assert_allclose(got[:, 2], expected[:, 2], atol=0.5)
+
+
+def test_camera_motion_ignores_the_people_and_gives_identity_on_a_flat_frame():
+    from reidkit.tracking.camera_motion import CameraMotion
+
+    cm = CameraMotion()
+    flat = np.full((240, 320, 3), 90, np.uint8)
+    cm.estimate(flat)
+    np.testing.assert_array_equal(cm.estimate(flat), [[1, 0, 0], [0, 1, 0]])  # no corners to follow
+    still = textured_frame()
+    moved = still.copy()
+    moved[100:200, 100:160] = np.roll(still[100:200, 100:160], 9, axis=1)  # someone moving, camera still
+    cm = CameraMotion()
+    cm.estimate(still, np.array([[96, 96, 164, 204]]))
+    np.testing.assert_allclose(cm.estimate(moved, np.array([[96, 96, 164, 204]])), [[1, 0, 0], [0, 1, 0]],
+                               atol=0.05)
+
+
+def test_warp_states_moves_boxes_like_their_corners():
+    from reidkit.tracking.camera_motion import warp_states
+
+    kf = KalmanBoxFilter()
+    box = np.array([100.0, 50.0, 140.0, 150.0])
+    mean, cov = kf.initiate(xyxy_to_xyah(box))
+    mean[0, 4:6] = [3.0, -1.0]  # moving right and up
+    warp = np.array([[1.1, 0.0, -20.0], [0.0, 1.1, 6.0]])  # zoom and pan
+    new_mean, new_cov = warp_states(mean, cov, warp)
+    corners = box.reshape(2, 2) @ warp[:, :2].T + warp[:, 2]
+    np.testing.assert_allclose(xyah_to_xyxy(new_mean[0, :4])[0], corners.reshape(-1), atol=1e-9)
+    np.testing.assert_allclose(new_mean[0, 4:6], [3.3, -1.1])
+    assert np.allclose(new_cov, new_cov.transpose(0, 2, 1)) and new_cov[0, 3, 3] == pytest.approx(cov[0, 3, 3] * 1.21)
+
+
+def test_camera_pan_breaks_motion_tracking_unless_compensated():
+    pan = 45.0  # pixels a frame: boxes 40 px wide no longer overlap from one frame to the next
+    scene = [[(p, person_box(400 + 120 * p - pan * t), 0.9) for p in range(3)] for t in range(12)]
+    warp = np.array([[1.0, 0.0, -pan], [0.0, 1.0, 0.0]])
+
+    def ids(compensate: bool) -> dict[int, set[int]]:
+        tracker, seen = Tracker(TrackerConfig(n_init=1)), {}
+        for frame, people in enumerate(scene, start=1):
+            boxes = np.array([b for _, b, _ in people])
+            for track in tracker.update(boxes, np.full(len(boxes), 0.9), None, frame,
+                                        warp if compensate and frame > 1 else None):
+                owner = min(people, key=lambda p: np.abs(p[1] - track.boxes[-1]).sum())[0]
+                seen.setdefault(owner, set()).add(track.id)
+        return seen
+
+    assert all(len(v) == 1 for v in ids(True).values())
+    assert any(len(v) > 1 for v in ids(False).values())
+    with pytest.raises(ValueError, match="2x3 transform"):
+        Tracker().update(np.zeros((1, 4)) + [0, 0, 10, 20], np.ones(1), None, 1, np.eye(3))

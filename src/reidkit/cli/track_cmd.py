@@ -29,6 +29,8 @@ def track(
     reid_every: int = typer.Option(5, "--reid-every", min=1,
                                    help="Re-embed a box that plainly continues its track only if the track's "
                                         "appearance is this many frames old (1: embed every box)."),
+    cmc: bool = typer.Option(False, "--cmc", help="Compensate camera motion (panning, shaking camera) with "
+                                                  "sparse optical flow between frames."),
     no_video: bool = typer.Option(False, "--no-video", help="Do not write the annotated tracks.mp4."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -42,6 +44,7 @@ def track(
     from ..pipeline import NoFrames, open_source, run_tracking
     from ..pipeline.components import make_detector, make_embedder
     from ..tracking import TrackerConfig
+    from ..tracking.camera_motion import CameraMotion
 
     detect, det_name, public = make_detector(detector, score)
     if source is None:
@@ -64,7 +67,8 @@ def track(
     try:
         with tqdm(total=frames.frame_count, unit="frame", desc=f"track {camera}", disable=quiet) as bar:
             result = run_tracking(frames, detect, embedder, config, camera, output, video=not no_video,
-                                  gallery=gallery, progress=bar.update, refresh=reid_every)
+                                  gallery=gallery, progress=bar.update, refresh=reid_every,
+                                  camera_motion=CameraMotion() if cmc else None)
     finally:
         if gallery is not None:
             gallery.close()

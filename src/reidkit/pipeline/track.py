@@ -83,13 +83,15 @@ def needs_appearance(tracker: Tracker, boxes: np.ndarray, frame: int, refresh: i
 def run_tracking(source: FrameSource, detect: Callable[[np.ndarray, int], Detections], embedder=None,
                  config: TrackerConfig = TrackerConfig(), camera: str = "0", output: Optional[Path] = None,
                  video: bool = True, gallery=None, progress: Optional[Callable[[int], None]] = None,
-                 refresh: int = 1) -> TrackingResult:
+                 refresh: int = 1, camera_motion=None) -> TrackingResult:
     """Track people through ``source``; ``detect(frame, number)`` gives each frame's boxes.
 
     ``embedder`` (an :class:`~reidkit.inference.Embedder`) adds appearance; without it the tracker
     is motion-only. ``refresh`` > 1 skips embedding boxes that plainly continue a track whose
-    appearance is at most that many frames old (see :func:`needs_appearance`). A source may yield ``None`` frames (public detections without video): then
-    there are no crops, features or video, only tracks.
+    appearance is at most that many frames old (see :func:`needs_appearance`). ``camera_motion``
+    (a :class:`~reidkit.tracking.camera_motion.CameraMotion`) compensates a moving camera. A
+    source may yield ``None`` frames (public detections without video): then there are no crops,
+    features or video, only tracks.
     """
     tracker = Tracker(config, camera)
     seconds = {"decode": 0.0, "detect": 0.0, "embed": 0.0, "track": 0.0, "output": 0.0}
@@ -120,7 +122,8 @@ def run_tracking(source: FrameSource, detect: Callable[[np.ndarray, int], Detect
                 feats[idx] = embedder.embed(crops)
         seconds["embed"] += time.perf_counter() - start
         start = time.perf_counter()
-        active = tracker.update(det.xyxy, det.score, feats, number)
+        warp = camera_motion.estimate(frame, det.xyxy) if camera_motion is not None and frame is not None else None
+        active = tracker.update(det.xyxy, det.score, feats, number, warp)
         seconds["track"] += time.perf_counter() - start
         start = time.perf_counter()
         if frame is not None:

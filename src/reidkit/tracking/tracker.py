@@ -20,7 +20,8 @@ with a new id. Ended tracks stay in an identity memory for ``reentry_window`` fr
 track is confirmed, its feature is compared with the memory and, if the nearest ended track is
 within ``reentry_distance`` (cosine), the new track takes that id. ``reentries`` counts them.
 
-Without features (``embeddings=None``) the tracker is motion-only (IoU and Kalman).
+Without features (``embeddings=None``) the tracker is motion-only (IoU and Kalman). With a moving
+camera, pass each frame's camera motion (:mod:`.camera_motion`): tracks are moved by it first.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Optional
 
 import numpy as np
 
+from .camera_motion import warp_states
 from .kalman import GATE_4DOF, KalmanBoxFilter, xyah_to_xyxy, xyxy_to_xyah
 from .matching import assign, cosine_distance, iou_matrix
 
@@ -134,9 +136,11 @@ class Tracker:
         self._first_frame = True
 
     # -- one frame ----------------------------------------------------------------------------
-    def update(self, boxes: np.ndarray, scores: np.ndarray, embeddings: Optional[np.ndarray], frame: int
-               ) -> list[Track]:
-        """Advance to ``frame`` with its detections; returns the confirmed tracks seen in it."""
+    def update(self, boxes: np.ndarray, scores: np.ndarray, embeddings: Optional[np.ndarray], frame: int,
+               camera_motion: Optional[np.ndarray] = None) -> list[Track]:
+        """Advance to ``frame`` with its detections; returns the confirmed tracks seen in it.
+        ``camera_motion``: the 2x3 transform from the previous frame's pixels to this one's
+        (:class:`~reidkit.tracking.camera_motion.CameraMotion`); tracks move with it first."""
         cfg = self.cfg
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         scores = np.asarray(scores, np.float64).reshape(-1)
@@ -152,6 +156,14 @@ class Tracker:
             raise ValueError(f"frames must increase: got {frame} after {self._frame}")
         steps = 1 if self._frame is None else frame - self._frame
         self._frame = frame
+        warp = None if camera_motion is None else np.asarray(camera_motion, np.float64)
+        if warp is not None and warp.shape != (2, 3):
+            raise ValueError(f"camera_motion must be a 2x3 transform, got shape {warp.shape}")
+        if warp is not None and self.tracks:
+            mean, cov = warp_states(np.stack([t.mean for t in self.tracks]), np.stack([t.cov for t in self.tracks]),
+                                    warp)
+            for t, m, c in zip(self.tracks, mean, cov):
+                t.mean, t.cov = m, c
         for _ in range(steps):
             self._predict()
 
