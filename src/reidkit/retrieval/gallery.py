@@ -27,7 +27,7 @@ from . import factory
 from .exact_index import ExactIndex
 from .faiss_index import FaissIndex
 from .factory import KINDS
-from .index import IndexFileError, VectorIndex, open_index
+from .index import IndexFileError, VectorIndex, empty_result, open_index
 from .vectors import as_ids, as_vectors
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ META_FIELDS = ("camera", "frame", "timestamp", "source", "track_id", "person_id"
 #: Filtered searches allowing at most this many items are answered exactly from SQLite's vectors.
 EXACT_FILTER_LIMIT = 50_000
 SQL_VARS = 30_000
+REFINE = 10  # IVF-PQ candidates per result, re-scored exactly with the stored vectors
 
 SCHEMA = """
 CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -478,7 +479,20 @@ class Gallery:
     def _nearest(self, queries: np.ndarray, k: int, allowed: Optional[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         if allowed is not None and len(allowed) <= EXACT_FILTER_LIMIT:
             return self._exact(queries, k, allowed)
-        return self.index.search(queries, k, allowed)
+        if getattr(self.index, "kind", None) != "ivfpq":
+            return self.index.search(queries, k, allowed)
+        # Product codes only approximate the scores: take REFINE x k candidates by code, then
+        # score them exactly with the stored vectors.
+        _, candidates = self.index.search(queries, REFINE * k, allowed)
+        scores, ids = empty_result(len(queries), k)
+        for row, found in enumerate(candidates):
+            found = found[found >= 0]
+            if not len(found):
+                continue
+            exact = self.vectors_of(found) @ queries[row]
+            order = np.argsort(-exact, kind="stable")[:k]
+            scores[row, :len(order)], ids[row, :len(order)] = exact[order], found[order]
+        return scores, ids
 
     def _exact(self, queries: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact search over a small allowed set, from SQLite's vectors (no approximation)."""
