@@ -17,15 +17,15 @@ runner = CliRunner()
 PETS = FIXTURES / "pets09"
 
 
-def frames_dir(tmp_path: Path, n: int = 8, broken: bool = False) -> Path:
-    """A short real-looking sequence: PETS frame 1 panned 4 px a frame (the people move together)."""
+def frames_dir(tmp_path: Path, n: int = 8, broken: bool = False, pan: int = 4) -> Path:
+    """A short real-looking sequence: PETS frame 1 panned ``pan`` px a frame (the people move together)."""
     from PIL import Image
 
     folder = tmp_path / "img1"
     folder.mkdir()
     first = np.asarray(Image.open(PETS / "000001.jpg").convert("RGB"))
     for k in range(n):
-        Image.fromarray(np.roll(first, 4 * k, axis=1)).save(folder / f"{k + 1:06d}.jpg", quality=92)
+        Image.fromarray(np.roll(first, pan * k, axis=1)).save(folder / f"{k + 1:06d}.jpg", quality=92)
     if broken:
         (folder / f"{n + 1:06d}.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     return folder
@@ -57,6 +57,21 @@ def test_track_frames_with_detector_reid_and_gallery(tmp_path):
     assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 8
     info = json.loads(runner.invoke(app, ["gallery", "info", str(gal), "--json"]).stdout)
     assert info["items"] == len(meta["tracklets"]) and info["cameras"] == {"3": len(meta["tracklets"])}
+
+
+def test_camera_motion_compensation_keeps_ids_through_a_fast_pan(tmp_path):
+    folder = frames_dir(tmp_path, pan=30)  # a person 40 px wide overlaps its next box by IoU < 0.2
+
+    def ids(*extra: str) -> np.ndarray:
+        out = tmp_path / ("out" + "".join(extra))
+        result = runner.invoke(app, ["track", str(folder), "-o", str(out), "--embedder", "none", "--no-video",
+                                     "-q", *extra])
+        assert result.exit_code == 0, result.output
+        return read_mot(out / "tracks.txt", "tracks")[:, 1].astype(int)
+
+    compensated, plain = ids("--cmc"), ids()
+    assert max((compensated == i).sum() for i in set(compensated)) == 8  # someone tracked in every frame
+    assert max((plain == i).sum() for i in set(plain)) < 8
 
 
 def test_truncated_video_keeps_partial_results(tmp_path):

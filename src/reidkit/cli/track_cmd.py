@@ -17,8 +17,9 @@ def track(
     output: Path = typer.Option(..., "--output", "-o", help="Folder for tracks.txt, tracklets, crops, tracks.mp4."),
     camera: Optional[str] = typer.Option(None, "--camera", help="Camera name (default: the input's name)."),
     detector: str = typer.Option("ssdlite", "--detector", "-d", help=DETECTOR_HELP),
-    reid: str = typer.Option("default", "--reid", help="Appearance model: default, none (motion-only), "
-                                                       "MODEL.onnx or a checkpoint (run in onnxruntime)."),
+    reid: str = typer.Option("default", "--reid", "--embedder",
+                             help="Appearance model: default, none (motion-only), MODEL.onnx or a checkpoint "
+                                  "(run in onnxruntime)."),
     score: float = typer.Option(0.3, "--score", help="Detector score threshold."),
     gallery_dir: Optional[Path] = typer.Option(None, "--gallery", help="Add each tracklet to this gallery "
                                                                          "(created for the --reid model if missing)."),
