@@ -29,6 +29,14 @@ def xyah_to_xyxy(xyah: np.ndarray) -> np.ndarray:
     return np.stack([xyah[:, 0] - w / 2, xyah[:, 1] - h / 2, xyah[:, 0] + w / 2, xyah[:, 1] + h / 2], axis=1)
 
 
+def _diagonals(values: np.ndarray) -> np.ndarray:
+    """(N, D) -> (N, D, D) diagonal matrices."""
+    out = np.zeros((*values.shape, values.shape[-1]))
+    idx = np.arange(values.shape[-1])
+    out[:, idx, idx] = values
+    return out
+
+
 class KalmanBoxFilter:
     """Predict/update for many tracks at once; ``std_position``/``std_velocity`` are per unit of height."""
 
@@ -47,7 +55,7 @@ class KalmanBoxFilter:
         z = np.asarray(measurements, np.float64).reshape(-1, NDIM)
         mean = np.concatenate([z, np.zeros_like(z)], axis=1)
         std = self._std(z[:, 3], 2 * self.std_position, 10 * self.std_velocity)
-        return mean, np.stack([np.diag(s ** 2) for s in std]) if len(z) else np.zeros((0, 8, 8))
+        return mean, _diagonals(std ** 2)
 
     def predict(self, mean: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One frame ahead."""
@@ -55,14 +63,14 @@ class KalmanBoxFilter:
             return mean, cov
         q = self._std(mean[:, 3], self.std_position, self.std_velocity)
         mean = mean @ self.F.T
-        cov = self.F @ cov @ self.F.T + np.stack([np.diag(s ** 2) for s in q])
+        cov = self.F @ cov @ self.F.T + _diagonals(q ** 2)
         return mean, cov
 
     def project(self, mean: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The (N, 4) expected measurement and its (N, 4, 4) covariance."""
         h = mean[:, 3]
         r = np.stack([self.std_position * h, self.std_position * h, np.full_like(h, 1e-1), self.std_position * h], 1)
-        return mean[:, :NDIM], cov[:, :NDIM, :NDIM] + np.stack([np.diag(s ** 2) for s in r])
+        return mean[:, :NDIM], cov[:, :NDIM, :NDIM] + _diagonals(r ** 2)
 
     def update(self, mean: np.ndarray, cov: np.ndarray, measurement: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Correct each track with its (N, 4) xyah measurement."""

@@ -176,8 +176,14 @@ class Tracker:
         recent = [t for t in left_tracks if t.time_since_update <= steps]
         m2, _, _ = self._match(recent, low, boxes, None, fused=False, max_cost=cfg.low_match_distance)
         m3, unconfirmed_left, left_high = self._match(tentative, left_high, boxes, feats, fused=True)
-        for track, det in matches + m2 + m3:
-            self._update_track(track, boxes[det], scores[det], None if feats is None else feats[det], frame)
+        pairs = matches + m2 + m3
+        if pairs:  # one batched Kalman correction for every matched track
+            dets = np.array([det for _, det in pairs])
+            mean, cov = self.kf.update(np.stack([t.mean for t, _ in pairs]), np.stack([t.cov for t, _ in pairs]),
+                                       xyxy_to_xyah(boxes[dets]))
+            for (track, det), m, c in zip(pairs, mean, cov):
+                track.mean, track.cov = m, c
+                self._record(track, boxes[det], scores[det], None if feats is None else feats[det], frame)
         for track in unconfirmed_left:
             self.tracks.remove(track)
         for det in left_high:
@@ -225,9 +231,8 @@ class Tracker:
         cov = np.stack([t.cov for t in tracks])
         return self.kf.gating_distance(mean, cov, xyxy_to_xyah(boxes)) <= GATE_4DOF
 
-    def _update_track(self, track: Track, box: np.ndarray, score: float, feat: Optional[np.ndarray], frame: int) -> None:
-        mean, cov = self.kf.update(track.mean[None], track.cov[None], xyxy_to_xyah(box))
-        track.mean, track.cov = mean[0], cov[0]
+    def _record(self, track: Track, box: np.ndarray, score: float, feat: Optional[np.ndarray], frame: int) -> None:
+        """A matched detection joins the track (its Kalman state is already corrected)."""
         track.hits += 1
         track.time_since_update = 0
         track.frames.append(frame)
