@@ -98,7 +98,7 @@ def rescored(index, data: np.ndarray, queries: np.ndarray, k: int, refine: int =
 
 
 def bench_dim(n: int, dim: int, kinds: list[str], ef_values: list[int], nprobe_values: list[int], kind: str,
-              hnsw_params: dict[str, int]) -> None:
+              hnsw_params: dict[str, int], refines: list[int]) -> None:
     from reidkit.retrieval import build_index
 
     base = rss_gb()
@@ -140,11 +140,11 @@ def bench_dim(n: int, dim: int, kinds: list[str], ef_values: list[int], nprobe_v
             name = f"{index.engine} {index_kind}" + (f" ({extra})" if extra else "") + (f", {label}" if label else "")
             print(f"| {name} | {build:.0f} | {memory:.2f} | {single:.2f} | {1000 * batch:.1f} | "
                   f"{recall_at(found, truth):.3f} |", flush=True)
-            if index_kind == "ivfpq":
-                found = rescored(index, data, queries[:100], 10)
-                single = single_latency_ms(lambda q: rescored(index, data, q, 10), queries)
-                batch = timed(lambda: rescored(index, data, queries[:100], 10), 3)
-                print(f"| {name}, top 100 re-scored exactly (as the gallery does) | {build:.0f} | {memory:.2f} | "
+            for refine in refines if index_kind == "ivfpq" else []:
+                found = rescored(index, data, queries[:100], 10, refine)
+                single = single_latency_ms(lambda q: rescored(index, data, q, 10, refine), queries)
+                batch = timed(lambda: rescored(index, data, queries[:100], 10, refine), 3)
+                print(f"| {name}, top {10 * refine} re-scored exactly | {build:.0f} | {memory:.2f} | "
                       f"{single:.2f} | {1000 * batch:.1f} | {recall_at(found, truth):.3f} |", flush=True)
         index = None
     data = None
@@ -186,6 +186,8 @@ def main() -> None:
     ap.add_argument("--data", nargs="*", default=["reid", "random"], choices=["reid", "random"])
     ap.add_argument("--ef", type=int, nargs="*", default=[64, 128, 256])
     ap.add_argument("--nprobe", type=int, nargs="*", default=[16, 64])
+    ap.add_argument("--refine", type=int, nargs="*", default=[10],
+                    help="IVF-PQ: also re-score REFINE x 10 candidates exactly (the gallery uses 10).")
     ap.add_argument("--hnsw-m", type=int, default=32, help="HNSW links per node (reidkit's default 32).")
     ap.add_argument("--ef-construction", type=int, default=128, help="HNSW build breadth (default 128).")
     ap.add_argument("--add-n", type=int, default=100_000)
@@ -202,7 +204,7 @@ def main() -> None:
         for dim in args.dims:
             for kind in args.data:
                 bench_dim(args.n, dim, args.kinds, args.ef, args.nprobe, kind,
-                          {"M": args.hnsw_m, "ef_construction": args.ef_construction})
+                          {"M": args.hnsw_m, "ef_construction": args.ef_construction}, args.refine)
 
 
 if __name__ == "__main__":
