@@ -99,8 +99,10 @@ def test_missing_files_and_packages_are_clear(tmp_path):
     except ImportError:
         with pytest.raises(ValueError, match="optional `ultralytics` package"):
             make_detector(f"yolo:{tmp_path / 'yolov8n.pt'}", 0.3)
-    with pytest.raises(ValueError, match="expected ssdlite, hog, onnx:FILE.onnx"):
+    with pytest.raises(ValueError, match="expected one of ssdlite, hog, onnx:MODEL.onnx"):
         make_detector("yolo", 0.3)
+    with pytest.raises(ValueError, match=r"only --detector mot:DET.txt runs without one"):
+        make_detector("ssdlite", 0.3, have_frames=False)
     (tmp_path / "bad.onnx").write_bytes(b"not onnx")
     with pytest.raises(ValueError, match="bad.onnx: onnxruntime cannot load it"):
         make_detector(f"onnx:{tmp_path / 'bad.onnx'}", 0.3)

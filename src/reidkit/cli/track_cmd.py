@@ -47,10 +47,8 @@ def track(
     from ..tracking import TrackerConfig
     from ..tracking.camera_motion import CameraMotion
 
-    detect, det_name, public = make_detector(detector, score)
+    detect, det_name, public = make_detector(detector, score, have_frames=source is not None)
     if source is None:
-        if public is None:
-            raise ValueError("give a video or frames folder (only --detector mot:DET.txt runs without one)")
         if reid != "none":
             typer.echo("no frames: running motion-only (no crops to embed)", err=True)
         frames = NoFrames(public.last_frame, name=Path(public.path).parent.parent.name)
