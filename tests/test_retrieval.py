@@ -53,7 +53,9 @@ def test_flat_is_exact(data):
     np.testing.assert_allclose(scores, want_scores, atol=1e-5)
 
 
-@pytest.mark.parametrize("kind, params, at_least", [("hnsw", {}, 0.95), ("ivfpq", {"pq_m": 16}, 0.75)])
+# IVF-PQ's 4-bit codes alone rank roughly (the gallery re-scores its candidates exactly, see
+# test_gallery's test_ivfpq_candidates_are_rescored_exactly); 16 codes of 2 dims each here.
+@pytest.mark.parametrize("kind, params, at_least", [("hnsw", {}, 0.95), ("ivfpq", {"pq_m": 16}, 0.6)])
 def test_approximate_kinds_find_most_true_neighbours(data, kind, params, at_least):
     db, queries = data
     index = build_index(32, IDS, db, kind=kind, **params)
@@ -67,7 +69,7 @@ def test_automatic_choices(data):
     db, _ = data
     assert isinstance(build_index(32, IDS[:100], db[:100]), ExactIndex)
     ivfpq = build_index(32, IDS, db, kind="ivfpq")
-    assert ivfpq.params["pq_m"] == 4  # a byte per 8 dimensions
+    assert ivfpq.params["pq_m"] == 8  # a 4-bit code per 4 dimensions
     assert ivfpq.params["nlist"] == int(min(4 * np.sqrt(len(db)), len(db) // 39))
 
 

@@ -3,8 +3,9 @@
 ``hnsw`` answers a query in milliseconds at a million vectors, at a memory cost of about
 (dim * 4 + 2 * M * 8) bytes a vector; its recall depends on how much structure the data has
 (see benchmarks/bench_gallery.py). ``ivfpq`` trains a coarse quantizer and product codes on a
-sample and stores ``pq_m`` bytes a vector, for galleries that would not fit in memory
-otherwise, at lower recall. Exact search is ``exact_index.ExactIndex``.
+sample and stores ``pq_m`` 4-bit codes a vector (scanned with SIMD: faiss's "fast scan"), for
+galleries that would not fit in memory otherwise; the codes only approximate the scores, so
+``Gallery.search`` re-scores the best candidates with the stored vectors. Exact search is ``exact_index.ExactIndex``.
 
 Removal: ``ivfpq`` deletes in place; HNSW graphs cannot drop nodes, so removed ids are
 remembered and excluded at search time until the next rebuild.
@@ -26,7 +27,7 @@ from .vectors import as_ids, as_vectors
 KINDS = ("hnsw", "ivfpq")
 DEFAULTS: dict[str, dict[str, int]] = {
     "hnsw": {"M": 32, "ef_construction": 128, "ef_search": 128},
-    "ivfpq": {"nlist": 0, "pq_m": 0, "nprobe": 32},  # 0: chosen from the data size and dimension
+    "ivfpq": {"nlist": 0, "pq_m": 0, "nprobe": 128},  # 0: chosen from the data size and dimension
 }
 
 
@@ -73,16 +74,16 @@ class FaissIndex(VectorIndex):
         sample = as_vectors(sample, self.dim, "training sample")
         # about 4 sqrt(n) lists, with the 39 training points a centroid that faiss asks for
         nlist = self.params["nlist"] or int(max(16, min(4 * np.sqrt(len(sample)), len(sample) // 39, 65536)))
-        # one byte per 8 dimensions, at most 64 (faiss's fast PQ sizes), dividing the dimension
-        pq_m = self.params["pq_m"] or next(m for m in (64, 48, 32, 16, 8, 4, 2, 1)
-                                           if self.dim % m == 0 and m <= max(1, self.dim // 8))
+        # 4-bit codes for faiss's SIMD "fast scan": one per 4 dimensions, at most 128 (64 bytes)
+        pq_m = self.params["pq_m"] or next(m for m in (128, 96, 64, 48, 32, 16, 8, 4, 2)
+                                           if self.dim % m == 0 and m <= max(2, self.dim // 4))
         if self.dim % pq_m:
             raise ValueError(f"ivfpq: pq_m={pq_m} does not divide the dimension {self.dim}")
         if len(sample) < max(39 * nlist, 39 * 256):
             raise ValueError(f"ivfpq needs at least {max(39 * nlist, 39 * 256)} training vectors, got {len(sample)}: "
                              "use kind flat for small galleries")
         quantizer = faiss.IndexFlatIP(self.dim)
-        index = faiss.IndexIVFPQ(quantizer, self.dim, nlist, pq_m, 8, faiss.METRIC_INNER_PRODUCT)
+        index = faiss.IndexIVFPQFastScan(quantizer, self.dim, nlist, pq_m, 4, faiss.METRIC_INNER_PRODUCT)
         index.train(sample)
         index.nprobe = self.params["nprobe"]
         self.params.update(nlist=nlist, pq_m=pq_m)
