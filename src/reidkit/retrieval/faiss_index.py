@@ -27,7 +27,7 @@ from .vectors import as_ids, as_vectors
 KINDS = ("hnsw", "ivfpq")
 DEFAULTS: dict[str, dict[str, int]] = {
     "hnsw": {"M": 32, "ef_construction": 128, "ef_search": 128},
-    "ivfpq": {"nlist": 0, "pq_m": 0, "nprobe": 128},  # 0: chosen from the data size and dimension
+    "ivfpq": {"nlist": 0, "pq_m": 0, "nprobe": 256},  # 0: chosen from the data size and dimension
 }
 
 
