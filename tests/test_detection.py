@@ -145,7 +145,7 @@ def test_nms_matches_torchvision():
     import torch
     from torchvision.ops import nms as tv_nms
 
-    from reidkit.detection.ssd_onnx import nms
+    from reidkit.detection.base import nms
 
     rng = np.random.default_rng(0)
     xy = rng.uniform(0, 1, (300, 2)).astype(np.float32)

@@ -50,3 +50,22 @@ def check_frame(frame: np.ndarray) -> np.ndarray:
         got = f"{frame.dtype} {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
         raise ValueError(f"expected an RGB uint8 frame of shape (H, W, 3), got {got}")
     return frame
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, limit: int) -> np.ndarray:
+    """Indices kept by greedy non-maximum suppression, best first (at most ``limit``)."""
+    order = np.argsort(-scores, kind="stable")
+    areas = np.maximum(boxes[:, 2] - boxes[:, 0], 0) * np.maximum(boxes[:, 3] - boxes[:, 1], 0)
+    keep: list[int] = []
+    while order.size and len(keep) < limit:
+        best, rest = order[0], order[1:]
+        keep.append(int(best))
+        ix1 = np.maximum(boxes[best, 0], boxes[rest, 0])
+        iy1 = np.maximum(boxes[best, 1], boxes[rest, 1])
+        ix2 = np.minimum(boxes[best, 2], boxes[rest, 2])
+        iy2 = np.minimum(boxes[best, 3], boxes[rest, 3])
+        inter = np.maximum(ix2 - ix1, 0) * np.maximum(iy2 - iy1, 0)
+        union = areas[best] + areas[rest] - inter
+        iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+        order = rest[iou <= iou_threshold]
+    return np.asarray(keep, np.int64)

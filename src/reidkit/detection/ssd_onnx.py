@@ -79,13 +79,14 @@ class _Converter:
             if source.op not in CONV_OPS:
                 raise GraphDefError(f"{name}: a {node.op} after a {source.op} is not supported (only after a convolution)")
             result = self.conv(source, node)
-        elif node.op in ("Relu6", "Relu"):
+        elif node.op == "Relu":
+            x, shape = self.emit(node.inputs[0])
+            self.nodes.append(self.helper.make_node("Relu", [x], [name]))
+            result = (name, shape)
+        elif node.op == "Relu6":
             x, shape = self.emit(node.inputs[0])
             lo, hi = self.initializer(f"{name}/min", np.float32(0)), self.initializer(f"{name}/max", np.float32(6))
-            if node.op == "Relu":
-                self.nodes.append(self.helper.make_node("Relu", [x], [name]))
-            else:
-                self.nodes.append(self.helper.make_node("Clip", [x, lo, hi], [name]))
+            self.nodes.append(self.helper.make_node("Clip", [x, lo, hi], [name]))
             result = (name, shape)
         elif node.op in ("Add", "AddV2"):
             (a, shape_a), (b, shape_b) = self.emit(node.inputs[0]), self.emit(node.inputs[1])
@@ -111,7 +112,7 @@ class _Converter:
         else:
             weight = kernel.reshape(kh, kw, -1).transpose(2, 0, 1)[:, None]
             group = kernel.shape[2]
-        if kernel.shape[2] * (group if node.op == "Conv2D" else 1) != channels:
+        if kernel.shape[2] != channels:  # input channels (depthwise: one filter group each)
             raise GraphDefError(f"{node.name}: kernel {kernel.shape} does not fit {channels} input channels")
         bias = np.zeros(weight.shape[0], np.float32)
         if after is not None and after.op == "BiasAdd":
@@ -204,21 +205,3 @@ def decode_boxes(codes: np.ndarray, anchors: np.ndarray) -> np.ndarray:
     w = np.exp(t[:, 3]) * anchors[:, 3]
     return np.stack([xc - w / 2, yc - h / 2, xc + w / 2, yc + h / 2], axis=1)
 
-
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, limit: int) -> np.ndarray:
-    """Indices kept by greedy non-maximum suppression, best first (at most ``limit``)."""
-    order = np.argsort(-scores, kind="stable")
-    areas = np.maximum(boxes[:, 2] - boxes[:, 0], 0) * np.maximum(boxes[:, 3] - boxes[:, 1], 0)
-    keep: list[int] = []
-    while order.size and len(keep) < limit:
-        best, rest = order[0], order[1:]
-        keep.append(int(best))
-        ix1 = np.maximum(boxes[best, 0], boxes[rest, 0])
-        iy1 = np.maximum(boxes[best, 1], boxes[rest, 1])
-        ix2 = np.minimum(boxes[best, 2], boxes[rest, 2])
-        iy2 = np.minimum(boxes[best, 3], boxes[rest, 3])
-        inter = np.maximum(ix2 - ix1, 0) * np.maximum(iy2 - iy1, 0)
-        union = areas[best] + areas[rest] - inter
-        iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-        order = rest[iou <= iou_threshold]
-    return np.asarray(keep, np.int64)

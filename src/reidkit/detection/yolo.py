@@ -21,8 +21,7 @@ from typing import Optional
 
 import numpy as np
 
-from .base import Detections, Detector, check_frame
-from .ssd_onnx import nms
+from .base import Detections, Detector, check_frame, nms
 
 STYLES = ("ultralytics", "yolox")
 PAD_VALUE = 114

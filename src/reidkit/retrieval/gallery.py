@@ -485,11 +485,13 @@ class Gallery:
         # score them exactly with the stored vectors.
         _, candidates = self.index.search(queries, REFINE * k, allowed)
         scores, ids = empty_result(len(queries), k)
+        unique = np.unique(candidates[candidates >= 0])
+        stored = self.vectors_of(unique) if len(unique) else np.zeros((0, self.dim), np.float32)
         for row, found in enumerate(candidates):
             found = found[found >= 0]
             if not len(found):
                 continue
-            exact = self.vectors_of(found) @ queries[row]
+            exact = stored[np.searchsorted(unique, found)] @ queries[row]  # one SQLite read for all rows
             order = np.argsort(-exact, kind="stable")[:k]
             scores[row, :len(order)], ids[row, :len(order)] = exact[order], found[order]
         return scores, ids

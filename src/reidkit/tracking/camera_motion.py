@@ -28,9 +28,6 @@ class CameraMotion:
         self._previous: Optional[np.ndarray] = None
         self._previous_mask: Optional[np.ndarray] = None
 
-    def reset(self) -> None:
-        self._previous = self._previous_mask = None
-
     def _gray(self, frame: np.ndarray) -> np.ndarray:
         import cv2
 
