@@ -64,10 +64,41 @@ def convert_wheel_state_dict(state: dict[str, torch.Tensor], blocks_per_stage: l
     return out
 
 
-class EfficientNetLite(nn.Module):
-    """Feature extractor: timm's ``forward_features`` (conv head + BN + ReLU6), 1280 channels."""
+IBN_STAGES = (1, 2, 3)  # the stages before the 1/16 -> 1/32 step, as IBN-a uses ResNet's layer1-3
 
-    def __init__(self, variant: str = "lite0", last_stride: int = 2, pretrained: bool = False):
+
+class InstanceBatchNormAct(nn.Module):
+    """IBN-a for a timm ``BatchNormAct2d``: instance norm on the first half of the channels, the
+    original batch norm on the rest, then the same activation. Instance norm removes per-image
+    contrast and colour cast, which is what changes most between cameras (Pan et al. 2018); its
+    affine parameters start from the batch norm's, so ImageNet weights stay a good start."""
+
+    def __init__(self, bn: nn.Module):
+        super().__init__()
+        channels = bn.num_features
+        self.half = channels // 2
+        self.IN = nn.InstanceNorm2d(self.half, eps=bn.eps, affine=True)
+        self.BN = nn.BatchNorm2d(channels - self.half, eps=bn.eps, momentum=bn.momentum)
+        with torch.no_grad():
+            self.IN.weight.copy_(bn.weight[:self.half])
+            self.IN.bias.copy_(bn.bias[:self.half])
+            self.BN.weight.copy_(bn.weight[self.half:])
+            self.BN.bias.copy_(bn.bias[self.half:])
+            self.BN.running_mean.copy_(bn.running_mean[self.half:])
+            self.BN.running_var.copy_(bn.running_var[self.half:])
+        self.act = bn.act
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = torch.split(x, [self.half, x.shape[1] - self.half], dim=1)
+        return self.act(torch.cat([self.IN(a.contiguous()), self.BN(b.contiguous())], dim=1))
+
+
+class EfficientNetLite(nn.Module):
+    """Feature extractor: timm's ``forward_features`` (conv head + BN + ReLU6), 1280 channels.
+    ``with_ibn`` turns the expansion norm of every block in stages 1-3 into IBN-a."""
+
+    def __init__(self, variant: str = "lite0", last_stride: int = 2, pretrained: bool = False,
+                 with_ibn: bool = False):
         super().__init__()
         import timm
 
@@ -84,6 +115,10 @@ class EfficientNetLite(nn.Module):
             self.body.blocks[5][0].conv_dw.stride = (1, 1)
         elif last_stride != 2:
             raise ValueError(f"MODEL.BACKBONE.LAST_STRIDE must be 1 or 2 for EfficientNet, got {last_stride}")
+        if with_ibn:
+            for stage in IBN_STAGES:
+                for block in self.body.blocks[stage]:
+                    block.bn1 = InstanceBatchNormAct(block.bn1)
         self.out_channels = self.body.num_features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -93,4 +128,4 @@ class EfficientNetLite(nn.Module):
 @BACKBONES.register("build_efficientnet_lite_backbone")
 def build_efficientnet_lite_backbone(cfg) -> EfficientNetLite:
     b = cfg.MODEL.BACKBONE
-    return EfficientNetLite(b.DEPTH, b.LAST_STRIDE, b.PRETRAIN)
+    return EfficientNetLite(b.DEPTH, b.LAST_STRIDE, b.PRETRAIN, b.WITH_IBN)
