@@ -6,6 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
+
+# Property tests draw the same examples on every run (a newcomer's `make test` never meets an
+# example nobody saw before); widen the search by hand with --hypothesis-seed when hunting bugs.
+settings.register_profile("reidkit", derandomize=True, database=None)
+settings.load_profile("reidkit")
 
 FIXTURES = Path(__file__).parent / "fixtures"
 sys.path.insert(0, str(Path(__file__).parent))

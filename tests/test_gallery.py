@@ -336,5 +336,8 @@ def test_ivfpq_candidates_are_rescored_exactly(tmp_path):
         np.testing.assert_allclose([h.score for h in hits], vecs[[h.id - 1 for h in hits]] @ q, rtol=1e-5)
         refined_hits += len(truth & {h.id for h in hits})
         code_hits += len(truth & set(code_ids[row].tolist()))
-    assert refined_hits / 500 >= 0.97 and refined_hits > code_hits
+    # The training sample is seeded, so these counts are the same every run: 485 re-scored and
+    # 164 by codes alone (faiss-cpu 1.x, 1 or 2 threads). The bounds leave a margin of 0.04 for
+    # other faiss builds while still failing if re-scoring stopped working.
+    assert refined_hits / 500 >= 0.93 and refined_hits >= 2 * code_hits
     g.close()

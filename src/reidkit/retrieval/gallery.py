@@ -271,9 +271,13 @@ class Gallery:
         logger.info("rebuilt the %s index of %s: %d items", index.engine, self.folder, len(index))
         return index
 
-    def _sample(self, n: int) -> np.ndarray:
-        rows = self._query("SELECT vector FROM items ORDER BY random() LIMIT ?", [n])
-        return np.frombuffer(b"".join(r[0] for r in rows), np.float32).reshape(len(rows), self.dim)
+    def _sample(self, n: int, seed: int = 0) -> np.ndarray:
+        """Up to ``n`` stored vectors drawn without replacement by a seeded generator, so the same
+        items always train the same index (SQLite's ``random()`` cannot be seeded)."""
+        ids = np.array([r[0] for r in self._query("SELECT id FROM items ORDER BY id")], np.int64)
+        if len(ids) > n:
+            ids = np.sort(np.random.default_rng(seed).choice(ids, n, replace=False))
+        return self.vectors_of(ids) if len(ids) else np.zeros((0, self.dim), np.float32)
 
     def _save_index(self, state: Optional[dict[str, int]] = None) -> None:
         self.index.state = dict(state or self._state)
