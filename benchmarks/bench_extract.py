@@ -93,7 +93,7 @@ def model_only_probe(paths: list[str], batch: int, rounds: int = 5) -> None:
     from reidkit.inference.embedder import OnnxRunner, TorchRunner
     from reidkit.weights import default_weights
 
-    images = real_batch(paths[:batch], (256, 128))
+    images, _ = real_batch(paths[:batch], (256, 128))
     work = Path(tempfile.mkdtemp())
     timm_model = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0).eval()
     timm_cl = copy.deepcopy(timm_model).to(memory_format=torch.channels_last)

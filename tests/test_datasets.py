@@ -94,7 +94,7 @@ def test_image_folder_layout(tmp_path):
 
 
 def test_clear_errors(tmp_path):
-    with pytest.raises(DatasetError, match="dataset folder not found.*bounding_box_train"):
+    with pytest.raises(DatasetError, match="dataset folder not found.*query, bounding_box_test"):
         build_dataset("Market1501", tmp_path)
     touch_all(tmp_path / "bounding_box_train", ["0001_c1s1_1.jpg"])
     touch_all(tmp_path / "query", ["not_a_market_name.jpg"])
@@ -106,3 +106,21 @@ def test_clear_errors(tmp_path):
         build_dataset("Market1501", tmp_path)
     with pytest.raises(DatasetError, match="unknown dataset 'Nope'.*Market1501"):
         build_dataset("Nope", tmp_path)
+
+
+@pytest.mark.parametrize("train", ["missing", "empty"])
+def test_evaluation_needs_no_training_split_and_training_says_so(tmp_path, train):
+    """query/ and bounding_box_test/ are all that evaluation reads; training names the folder it lacks."""
+    from reidkit.config import load_config
+    from reidkit.engine.launch import train_records
+
+    touch_all(tmp_path / "query", ["0001_c1s1_1.jpg"])
+    touch_all(tmp_path / "bounding_box_test", ["0001_c2s1_1.jpg", "0002_c2s1_1.jpg"])
+    if train == "empty":
+        (tmp_path / "bounding_box_train").mkdir()
+    ds = build_dataset("Market1501", tmp_path)
+    assert (len(ds.train), len(ds.query), len(ds.gallery)) == (0, 1, 2)
+    assert any("evaluation only" in n and "bounding_box_train" in n for n in ds.notes)
+    cfg = load_config(None, ["DATASETS.ROOT", str(tmp_path)])
+    with pytest.raises(DatasetError, match=r"training needs labelled images.*bounding_box_train"):
+        train_records(cfg)

@@ -52,7 +52,7 @@ def test_add_search_and_metadata_survive_reopening(tmp_path):
     hits = g.search(query, 5)[0]
     all_ids = np.arange(1, 601)
     assert [h.id for h in hits] == plain_search(vectors_for(all_ids), all_ids, query, 5)
-    assert hits[0].id == 123 and hits[0].camera == 123 % 4 and hits[0].source == "img122.jpg"
+    assert hits[0].id == 123 and hits[0].camera == str(123 % 4) and hits[0].source == "img122.jpg"
     assert hits[0].frame == 1220 and hits[0].timestamp == 122.0
     assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
     g.close()
@@ -284,12 +284,18 @@ def test_cli_add_reads_metadata_from_a_csv(tmp_path):
     run_ok("gallery", "add", str(folder), "--csv", str(csv), "-q")
     with Gallery.open(folder) as g:
         meta = g.metadata([1, 2, 3])
-    assert [meta[i]["camera"] for i in (1, 2, 3)] == [7, 8, 9]
+    assert [meta[i]["camera"] for i in (1, 2, 3)] == ["7", "8", "9"]
     assert [meta[i]["track_id"] for i in (1, 2, 3)] == [0, 1, 2] and meta[3]["timestamp"] == 201.0
     assert meta[1]["person_id"] == int(images[0].name.split("_")[0])  # from the name where the CSV is silent
-    csv.write_text("path,camera\nx.jpg,left\n")
+    csv.write_text("path,camera,track_id\nx.jpg,left,x\n")
     result = runner.invoke(app, ["gallery", "add", str(folder), "--csv", str(csv)])
-    assert result.exit_code == 2 and "meta.csv:2: camera 'left' is not an integer" in result.output
+    assert result.exit_code == 2 and "meta.csv:2: track_id 'x' is not an integer" in result.output
+    fourth = sorted((MARKET1501_MINI / "query").glob("*.jpg"))[3]
+    csv.write_text(f"path,camera\n{fourth},left door\n")  # cameras are names
+    run_ok("gallery", "add", str(folder), "--csv", str(csv), "-q")
+    with Gallery.open(folder) as g:
+        assert g.metadata([4])[4]["camera"] == "left door"
+        assert [h.id for h in g.search(g.vectors_of([4]), 4, Filters(cameras=["left door"]))[0]] == [4]
 
 
 def test_index_kind_follows_the_gallery_size(tmp_path, monkeypatch):

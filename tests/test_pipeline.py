@@ -56,7 +56,7 @@ def test_track_frames_with_detector_reid_and_gallery(tmp_path):
     video = cv2.VideoCapture(str(out / "tracks.mp4"))
     assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 8
     info = json.loads(runner.invoke(app, ["gallery", "info", str(gal), "--json"]).stdout)
-    assert info["items"] == len(meta["tracklets"]) and info["cameras"] == {"3": len(meta["tracklets"])}
+    assert info["items"] == len(meta["tracklets"]) and info["cameras"] == {"cam3": len(meta["tracklets"])}
 
 
 def test_camera_motion_compensation_keeps_ids_through_a_fast_pan(tmp_path):

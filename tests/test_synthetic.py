@@ -57,7 +57,7 @@ def test_difficulty_between_chance_and_trivial(tmp_path):
     """Hand-crafted colour features find some people but far from all; random features almost none."""
     generate(tmp_path, num_ids=120, num_cameras=4, seed=0)
     ds = build_dataset("Market1501", tmp_path)
-    arrays = extract_query_gallery(ColorHistogramEmbedder(), ds, progress=False)
+    arrays = extract_query_gallery(ColorHistogramEmbedder(), ds, progress=False).arrays
     hist = evaluate(arrays, roc=False)
     rng = np.random.default_rng(0)
     noise = dict(arrays, q_feat=rng.standard_normal(arrays["q_feat"].shape).astype(np.float32),

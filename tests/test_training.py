@@ -17,6 +17,7 @@ from reidkit.config import load_config
 from reidkit.data.synthetic import generate
 from reidkit.engine import launch
 from reidkit.engine.trainer import Checkpointer, Hook, LRSchedule, Trainer
+from reidkit.images import ImageReadError
 
 REPO = Path(__file__).parents[1]
 TINY = ["MODEL.DEVICE", "cpu", "MODEL.BACKBONE.DEPTH", "18x", "MODEL.BACKBONE.PRETRAIN", "False",
@@ -153,5 +154,5 @@ def test_unreadable_images_are_skipped_and_counted_or_fatal_when_strict(tmp_path
     state = make_trainer(tiny_cfg(root, tmp_path / "lenient", *one_epoch), [LRSchedule()]).train()
     assert state.skipped_images >= 2 and state.iteration == 5
     strict = make_trainer(tiny_cfg(root, tmp_path / "strict", *one_epoch, "DATALOADER.STRICT", "True"), [LRSchedule()])
-    with pytest.raises(OSError, match=r"cannot read image .*0003_"):
+    with pytest.raises(ImageReadError, match=r"0003_.*not a readable image.*DATALOADER.STRICT"):
         strict.train()

@@ -42,3 +42,42 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     """:func:`atomic_write` of a UTF-8 text."""
     data = text.encode("utf-8")
     return atomic_write(path, lambda f: f.write(data))
+
+
+class OutputError(ValueError):
+    """An output location that cannot be written: checked before any work is done."""
+
+
+def _probe_folder(path: Path, target: Path, what: str) -> None:
+    """``path`` (the target or one of its parents) must be, or become, a folder we can write in."""
+    existing = path
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"{what} {target}: {existing} is a file, so no folder can be made there")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        raise OutputError(f"{what} {target}: cannot write in {existing} ({e.strerror or e})") from None
+
+
+def check_output_dir(path: str | Path, what: str = "output folder") -> Path:
+    """Fail before the work, not after it: ``path`` must be a folder that exists or can be made,
+    and can be written in. Nothing is created."""
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{what} {path} is a file, not a folder")
+    _probe_folder(path, path, what)
+    return path
+
+
+def check_output_file(path: str | Path, what: str = "output file") -> Path:
+    """As :func:`check_output_dir` for a file to (over)write: not a folder, in a writable folder."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise OutputError(f"{what} {path} is a folder: give a file name")
+    _probe_folder(path.parent, path, what)
+    return path

@@ -70,21 +70,28 @@ def load_model_weights(model: nn.Module, path: str | Path, allow_new_classifier:
         state["heads.weight"] = own["heads.weight"]
     if allow_new_classifier and "heads.weight" not in state and "heads.weight" in own:
         state["heads.weight"] = own["heads.weight"]  # shipped embedders leave the classifier out
+    difference = state_dict_difference(own, state)
+    if difference:
+        raise CheckpointError(f"checkpoint {path} is for a different architecture than the config's: {difference}")
+    model.load_state_dict(state, strict=True)
+    return ckpt
+
+
+def state_dict_difference(own: dict[str, Any], state: dict[str, Any]) -> str:
+    """How ``state`` fails to fit a model whose state dict is ``own`` ('' when it fits): keys
+    missing or unexpected, and shapes that differ, a few of each."""
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     mismatched = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own
-                  if k in state and state[k].shape != own[k].shape]
-    if missing or unexpected or mismatched:
-        parts = []
-        if mismatched:
-            parts.append(f"shapes differ: {', '.join(mismatched[:3])}")
-        if missing:
-            parts.append(f"missing {len(missing)} keys (e.g. {', '.join(missing[:3])})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:3])})")
-        raise CheckpointError(f"checkpoint {path} is for a different architecture than the config's: {'; '.join(parts)}")
-    model.load_state_dict(state, strict=True)
-    return ckpt
+                  if k in state and getattr(state[k], "shape", None) != own[k].shape]
+    parts = []
+    if mismatched:
+        parts.append(f"shapes differ: {', '.join(mismatched[:3])}")
+    if missing:
+        parts.append(f"missing {len(missing)} keys (e.g. {', '.join(missing[:3])})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:3])})")
+    return "; ".join(parts)
 
 
 def model_from_checkpoint(path: str | Path):

@@ -1,13 +1,17 @@
-"""What every subcommand shares: turning expected errors into a one-line message and exit 2."""
+"""What every subcommand shares: turning expected errors into a one-line message and exit 2,
+and checks of options that several commands take."""
 
 from __future__ import annotations
 
 import functools
 import json
+import math
+import os
+import re
 import sys
-from pathlib import Path
 from typing import Any, Callable, Optional
 
+import click
 import typer
 
 from ..config import ConfigError
@@ -15,42 +19,79 @@ from ..data.datasets import DatasetError
 from ..retrieval.gallery import GalleryError
 from ..retrieval.index import IndexFileError
 
-USER_ERRORS = (ConfigError, DatasetError, GalleryError, IndexFileError, FileNotFoundError, ValueError, ConnectionError)
+USER_ERRORS = (ConfigError, DatasetError, GalleryError, IndexFileError, FileNotFoundError, ValueError,
+               ConnectionError, OSError)
+DEBUG_ENV = "REIDKIT_DEBUG"
+DEVICE_PATTERN = re.compile(r"cpu|cuda(:\d+)?|mps")
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and not isinstance(exc, (FileNotFoundError, ConnectionError)) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    text = str(exc).strip() or type(exc).__name__
+    return " ".join(text.split("\n")[0].split()) if "\n" in text else text
+
+
+def _quiet_broken_pipe() -> None:
+    """stdout's reader went away (``reid ... | head``): stop quietly, as Unix tools do."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # not a real file descriptor (e.g. a test runner's buffer)
+        pass
+    raise typer.Exit(141)
 
 
 def user_errors(fn: Callable) -> Callable:
-    """Report bad input as ``error: ...`` on stderr with exit code 2, without a traceback."""
+    """Report bad input as one line ``error: ...`` on stderr with exit code 2, never a traceback.
+
+    Anything else that goes wrong is a reidkit bug: one line saying so, exit code 1, and the
+    traceback only with REIDKIT_DEBUG=1."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except BrokenPipeError:
+            _quiet_broken_pipe()
         except USER_ERRORS as exc:
-            typer.echo(f"error: {exc}", err=True)
+            if os.environ.get(DEBUG_ENV):
+                raise
+            typer.echo(f"error: {_message(exc)}", err=True)
             raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130) from None
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            if os.environ.get(DEBUG_ENV):
+                raise
+            typer.echo(f"error: unexpected {type(exc).__name__}: {_message(exc)} (a reidkit bug: please report it "
+                       f"with the traceback that {DEBUG_ENV}=1 shows)", err=True)
+            raise typer.Exit(1) from None
     return wrapper
 
 
 def print_json(obj: Any) -> None:
     json.dump(obj, sys.stdout, sort_keys=False)
     sys.stdout.write("\n")
+    sys.stdout.flush()
 
 
-def load_model(config_file: Optional[Path], opts: list[str], weights: Optional[Path] = None,
-               how: str = "--weights CHECKPOINT (or MODEL.WEIGHTS CHECKPOINT)"):
-    """(model in eval mode, config, weights path) a command asked for: a config with its weights
-    (``weights``, else its MODEL.WEIGHTS), a reidkit checkpoint alone, or the shipped default model.
-    ``how`` tells the user how this command takes weights."""
-    from ..checkpoint import model_from_checkpoint, model_from_config
-    from ..config import load_config
-    from ..weights import default_weights
+def check_device(device: str, option: str = "--device") -> str:
+    """``cpu``, ``cuda``, ``cuda:N`` or ``mps``; else a ValueError naming the option."""
+    if not DEVICE_PATTERN.fullmatch(device):
+        raise ValueError(f"{option} {device!r}: expected cpu, cuda, cuda:N or mps")
+    return device
 
-    if config_file is not None:
-        cfg = load_config(config_file, opts, freeze=False)
-        weights = weights or (Path(cfg.MODEL.WEIGHTS) if cfg.MODEL.WEIGHTS else None)
-        if weights is None:
-            raise ValueError(f"{config_file} describes a model to load: give its {how}")
-        return (*model_from_config(cfg, weights), Path(weights))
-    if opts:
-        raise ValueError(f"config overrides {' '.join(opts)} need --config-file")
-    weights = weights or default_weights()
-    return (*model_from_checkpoint(weights), Path(weights))
+
+def check_finite(value: Optional[float], option: str) -> Optional[float]:
+    if value is not None and not math.isfinite(value):
+        raise ValueError(f"{option} {value}: expected a finite number")
+    return value
+
+
+def plain_opts(opts: Optional[list[str]]) -> list[str]:
+    """Config overrides from the command line without the ``--opts`` marker."""
+    return [o for o in (opts or []) if o != "--opts"]

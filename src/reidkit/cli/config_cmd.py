@@ -24,6 +24,8 @@ def show(
 ) -> None:
     """Print the configuration after merging CONFIG (with its _BASE_ chain) and the overrides."""
     opts = [o for o in (opts or []) if o != "--opts"]
+    if config is not None and str(config) == "--opts":  # `reid config show --opts K V`: overrides of the defaults
+        config = None
     cfg = load_config(config, opts)
     if as_json:
         print_json(cfg.to_dict())

@@ -17,11 +17,12 @@ app = typer.Typer(help="Create and inspect datasets.", no_args_is_help=True)
 @user_errors
 def synth(
     out: Path = typer.Option(..., "--out", help="Folder to write (Market-1501 layout)."),
-    ids: int = typer.Option(100, "--ids", help="Identities; half train, half query/gallery."),
-    cameras: int = typer.Option(4, "--cameras", help="Cameras, each with its own lighting, scale and blur."),
-    images_per_camera: int = typer.Option(3, "--images-per-camera", help="Images of each identity per camera."),
-    distractors: int = typer.Option(20, "--distractors", help="Gallery images of unlabelled people (id 0)."),
-    seed: int = typer.Option(0, "--seed", help="Same seed, same images."),
+    ids: int = typer.Option(100, "--ids", min=2, max=9999, help="Identities; half train, half query/gallery."),
+    cameras: int = typer.Option(4, "--cameras", min=2, max=9,
+                                help="Cameras, each with its own lighting, scale and blur."),
+    images_per_camera: int = typer.Option(3, "--images-per-camera", min=2, help="Images of each identity per camera."),
+    distractors: int = typer.Option(20, "--distractors", min=0, help="Gallery images of unlabelled people (id 0)."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="Same seed, same images."),
     as_json: bool = typer.Option(False, "--json", help="Print counts as JSON."),
 ) -> None:
     """Draw a synthetic pedestrian ReID dataset seen by several cameras."""

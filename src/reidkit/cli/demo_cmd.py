@@ -30,12 +30,16 @@ def demo(
     from ..data.datasets import build_dataset
     from ..engine.trainer import TestSet, evaluate_model
     from ..evaluation import evaluate, format_comparison
+    from ..fileio import check_output_dir
+    from ..inference.embedder import runtime_for
     from ..inference.extract import extract_query_gallery
     from ..modeling import build_model
     from ..modeling.color_histogram import ColorHistogramEmbedder
     from ..samples import MARKET1501_MINI
     from ..weights import default_weights
 
+    if not no_pipeline:
+        check_output_dir(output, "--output")
     ds = build_dataset(dataset, root or MARKET1501_MINI)
     if not as_json:
         typer.echo(ds.summary())
@@ -44,12 +48,13 @@ def demo(
     imagenet_cfg = cfg.clone().freeze(False)
     imagenet_cfg.MODEL.BACKBONE.PRETRAIN = True
     imagenet = build_model(imagenet_cfg)
-    cpu = torch.device("cpu")
+    runtime = runtime_for(len(ds.query) + len(ds.gallery))
+    progress = not as_json
     with torch.inference_mode():
         results = {
-            "default model (Lite0, ReID-trained)": evaluate_model(cfg, trained, test_set, cpu),
-            "same network, ImageNet weights only": evaluate_model(cfg, imagenet, test_set, cpu),
-            "colour histogram": evaluate(extract_query_gallery(ColorHistogramEmbedder(), ds, progress=False)),
+            "default model (Lite0, ReID-trained)": evaluate_model(cfg, trained, test_set, "cpu", runtime, progress),
+            "same network, ImageNet weights only": evaluate_model(cfg, imagenet, test_set, "cpu", runtime, progress),
+            "colour histogram": evaluate(extract_query_gallery(ColorHistogramEmbedder(), ds, progress).arrays),
         }
     pipeline = None
     if not no_pipeline:

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from .common import load_model, user_errors
+from .common import check_device, user_errors
 
 
 def split_inputs_and_opts(args: list[str]) -> tuple[list[str], list[str]]:
@@ -19,18 +19,23 @@ def split_inputs_and_opts(args: list[str]) -> tuple[list[str], list[str]]:
     return args, []
 
 
-def build_embedder(config_file: Optional[Path], opts: list[str], onnx: Optional[Path], preprocess: str,
-                   flip: bool, batch_size: int, device: str, weights: Optional[Path] = None):
-    """The embedder a command asked for: ONNX file, config + weights, a checkpoint, or the shipped default."""
-    from ..inference import Embedder
+def embed_with_progress(embedder, paths: list[Path], desc: str, quiet: bool):
+    """``embedder.embed_files`` with a progress bar; also returns the images/s it reached."""
+    import time
 
-    common = {"preprocess": preprocess, "flip": flip, "batch_size": batch_size}
-    if onnx is not None:
-        if config_file is not None or opts or weights is not None:
-            raise ValueError("give either --onnx or a torch model (--config-file/--opts/--weights), not both")
-        return Embedder.from_onnx(onnx, **common)
-    model, cfg, weights = load_model(config_file, opts, weights, how="MODEL.WEIGHTS CHECKPOINT (after --opts)")
-    return Embedder.from_model(model, tuple(cfg.INPUT.SIZE_TEST), device=device, name=weights.name, **common)
+    from tqdm import tqdm
+
+    start = time.perf_counter()
+    with tqdm(total=len(paths), unit="img", desc=desc, disable=quiet) as bar:
+        feats, ok, failed = embedder.embed_files(paths, progress=bar.update)
+    return feats, ok, failed, len(paths) / max(time.perf_counter() - start, 1e-9)
+
+
+def report_skipped(failed: list[tuple[int, str]] | list[str]) -> None:
+    if failed:
+        typer.echo(f"skipped {len(failed)} unreadable images:", err=True)
+        for item in failed:
+            typer.echo(f"  {item[1] if isinstance(item, tuple) else item}", err=True)
 
 
 @user_errors
@@ -59,40 +64,40 @@ def extract(
 
     Two such files (query, gallery) evaluate with `reid eval-features QUERY.npz --gallery GALLERY.npz`.
     """
-    import time
-
     import numpy as np
-    from tqdm import tqdm
 
-    from ..fileio import atomic_write
+    from ..fileio import atomic_write, check_output_dir
+    from ..inference.embedder import runtime_for
     from ..inference.files import expand_inputs, save_features
+    from ..inference.preprocess import check_preprocess
+    from ..inference.resolve import build_embedder
 
     positional, opts = split_inputs_and_opts(list(args or []))
     wanted = list(inputs or []) + positional
     if not wanted:
         raise ValueError("no inputs: give image files, folders or glob patterns")
+    check_output_dir(output, "--output")
+    check_preprocess(preprocess)
+    check_device(device)
     paths = expand_inputs(wanted)
-    embedder = build_embedder(config_file, opts, onnx, preprocess, flip, batch_size, device)
-    start = time.perf_counter()
-    with tqdm(total=len(paths), unit="img", desc="extract", disable=quiet) as bar:
-        feats, ok, failed = embedder.embed_files(paths, progress=bar.update)
-    seconds = time.perf_counter() - start
+    embedder = build_embedder(config_file, opts, onnx, preprocess=preprocess, flip=flip, batch_size=batch_size,
+                              device=device, runtime=runtime_for(len(paths), device))
+    feats, ok, failed, speed = embed_with_progress(embedder, paths, "extract", quiet)
+    if not ok:
+        report_skipped(failed)
+        raise ValueError(f"none of the {len(paths)} images could be read: nothing written")
     names = [str(paths[i]) for i in ok]
     if per_image:
         root = Path(_common_parent(paths))
         for name, f in zip(names, feats):
-            rel = Path(name).resolve().relative_to(root).with_suffix(".npy")
-            target = output / rel
+            target = output / Path(name).resolve().relative_to(root).with_suffix(".npy")
             atomic_write(target, lambda fh, f=f: np.save(fh, f))
         where = f"{len(names)} .npy files under {output}"
     else:
         where = str(save_features(output / "features.npz", names, feats))
-    typer.echo(f"{len(names)} images -> {where} ({embedder.name}, dim {embedder.dim}, "
-               f"{len(paths) / max(seconds, 1e-9):.1f} images/s)")
-    if failed:
-        typer.echo(f"skipped {len(failed)} unreadable images:", err=True)
-        for _, reason in failed:
-            typer.echo(f"  {reason}", err=True)
+    typer.echo(f"{len(names)} images -> {where} ({embedder.name} in {embedder.runtime}, dim {embedder.dim}, "
+               f"{speed:.1f} images/s)")
+    report_skipped(failed)
 
 
 def _common_parent(paths: list[Path]) -> Path:

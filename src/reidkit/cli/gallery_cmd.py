@@ -8,29 +8,22 @@ from typing import List, Optional
 
 import typer
 
-from ..inference.model_id import model_spec, spec_name
-from .common import print_json, user_errors
-from .extract_cmd import build_embedder
+from .common import check_device, check_finite, plain_opts, print_json, user_errors
 
 app = typer.Typer(help="Create, fill and search a persistent gallery of person images.", no_args_is_help=True)
 
 PREPROCESS_HELP = "Resizing: 'loader' (PIL bicubic) or 'demo' (OpenCV bicubic), as in `reid extract`."
 
 
-def embedder_for(gallery, batch_size: int = 32, device: str = "cpu"):
-    """The embedder the gallery was created with, refusing model files that changed since."""
-    spec = json.loads(gallery.settings.get("model_spec") or "{}")
-    if not spec:
-        raise ValueError(f"{gallery.folder} was created from Python with no model recorded: "
-                         "add vectors with Gallery.add instead")
-    config = Path(spec["config"]) if spec.get("config") else None
-    weights = Path(spec["weights"]) if spec.get("weights") else None
-    onnx = Path(spec["onnx"]) if spec.get("onnx") else None
-    now = model_spec(config, spec["opts"], weights, onnx, spec["preprocess"], spec["flip"])
-    if now["fingerprint"] != spec["fingerprint"]:
-        raise ValueError(f"the model files of {gallery.folder} changed since it was created ({spec_name(spec)}, now "
-                         f"{spec_name(now)}): its features would not compare; create a new gallery")
-    return build_embedder(config, spec["opts"], onnx, spec["preprocess"], spec["flip"], batch_size, device, weights)
+def embedder_for(gallery, images: int = 1, batch_size: int = 32, device: str = "cpu"):
+    """The embedder the gallery was created with (refusing model files that changed since), in
+    the runtime that is faster for ``images`` images."""
+    from ..inference.embedder import runtime_for
+    from ..inference.resolve import embedder_from_record
+
+    record = json.loads(gallery.settings.get("model_spec") or "{}")
+    return embedder_from_record(record, f"gallery {gallery.folder}", batch_size=batch_size, device=device,
+                                runtime=runtime_for(images, device))
 
 
 @app.command("create", context_settings={"ignore_unknown_options": True})
@@ -51,11 +44,19 @@ def create(
                                                                          "milvus-lite file; default FOLDER/milvus.db."),
 ) -> None:
     """Create an empty gallery for one model (the shipped default model when none is given)."""
+    from ..fileio import check_output_dir
+    from ..inference.model_id import model_spec, spec_name
+    from ..inference.preprocess import check_preprocess
+    from ..inference.resolve import build_embedder
     from ..retrieval import Gallery
+    from ..retrieval.gallery import check_new_gallery_folder
 
-    opts = [o for o in (opts or []) if o != "--opts"]
+    opts = plain_opts(opts)
+    check_new_gallery_folder(folder)  # before the model is loaded: seconds, not a surprise at the end
+    check_output_dir(folder, "gallery folder")
+    check_preprocess(preprocess)
     spec = model_spec(config_file, opts, weights, onnx, preprocess, flip)
-    embedder = build_embedder(config_file, opts, onnx, preprocess, flip, 1, "cpu", weights)
+    embedder = build_embedder(config_file, opts, onnx, weights=weights, preprocess=preprocess, flip=flip, batch_size=1)
     gallery = Gallery.create(folder, spec_name(spec), embedder.dim, engine=engine, index_kind=index,
                              milvus_uri=milvus_uri, model_spec=spec)
     gallery.close()
@@ -76,25 +77,31 @@ def add(
 ) -> None:
     """Embed images and add them, with camera/frame/person read from Market- or Duke-style names or a CSV.
 
-    Every chunk is one transaction: an interrupted add keeps the chunks committed before it.
+    Every chunk is one transaction: an interrupted add keeps the chunks committed before it. Images
+    already in the gallery (the same file path) are skipped, so running the same add again after
+    an interruption adds just what is missing.
     """
     from tqdm import tqdm
 
     from ..inference.files import expand_inputs
     from ..retrieval import Gallery
     from ..retrieval.sources import metadata_from_name, read_metadata_csv
+    from .extract_cmd import report_skipped
 
+    check_device(device)
     table = read_metadata_csv(csv_file) if csv_file is not None else {}
     wanted = list(images or [])
     paths = expand_inputs(wanted) if wanted else sorted(table)
     if not paths:
         raise ValueError("no images: give image files, folders or glob patterns, or --csv FILE")
     with Gallery.open(folder) as gallery:
-        embedder = embedder_for(gallery, batch_size, device)
+        present = gallery.sources_present([str(p.resolve()) for p in paths])
+        todo = [p for p in paths if str(p.resolve()) not in present]
+        embedder = embedder_for(gallery, len(todo), batch_size, device) if todo else None
         added, failed = 0, []
-        with tqdm(total=len(paths), unit="img", desc="gallery add", disable=quiet) as bar:
-            for start in range(0, len(paths), chunk):
-                part = paths[start:start + chunk]
+        with tqdm(total=len(todo), unit="img", desc="gallery add", disable=quiet) as bar:
+            for start in range(0, len(todo), chunk):
+                part = todo[start:start + chunk]
                 feats, ok, bad = embedder.embed_files(part, progress=bar.update)
                 failed += [reason for _, reason in bad]
                 metas = []
@@ -104,13 +111,14 @@ def add(
                     metas.append({**meta, "source": str(p.resolve())})
                 added += len(gallery.add(feats, metas, model=gallery.model))
         total = len(gallery)
-    typer.echo(f"added {added} images to {folder} ({total} in all)")
-    if failed:
-        typer.echo(f"skipped {len(failed)} unreadable files:", err=True)
-        for reason in failed:
-            typer.echo(f"  {reason}", err=True)
-        if not added:
-            raise typer.Exit(1)
+    runtime = f" ({embedder.runtime})" if embedder is not None else ""
+    typer.echo(f"added {added} images to {folder}{runtime}, {total} in all")
+    if present:
+        typer.echo(f"skipped {len(present)} images already in the gallery (same file); remove their items to "
+                   "add them again", err=True)
+    report_skipped(failed)
+    if failed and not added:
+        raise typer.Exit(1)
 
 
 def _print_hits(hits: list[dict]) -> None:
@@ -128,10 +136,12 @@ def search(
     folder: Path = typer.Argument(..., help="The gallery folder."),
     query: Path = typer.Argument(..., help="Query image of the person to find."),
     top_k: int = typer.Option(10, "--top-k", "-k", min=1),
-    camera: Optional[List[int]] = typer.Option(None, "--camera", help="Only these cameras (repeatable)."),
-    exclude_camera: Optional[int] = typer.Option(None, "--exclude-camera", help="Leave out this camera."),
+    camera: Optional[List[str]] = typer.Option(None, "--camera", help="Only these cameras, by name as `gallery info` "
+                                                                       "lists them (repeatable)."),
+    exclude_camera: Optional[str] = typer.Option(None, "--exclude-camera", help="Leave out this camera."),
     exclude_same_camera: bool = typer.Option(False, "--exclude-same-camera",
-                                             help="Leave out the query's own camera (read from its file name)."),
+                                             help="Leave out the query's own camera, read from its file name "
+                                                  "(Market/Duke names, or reidkit's own crops)."),
     since: Optional[float] = typer.Option(None, "--since", help="Only items with timestamp >= this."),
     until: Optional[float] = typer.Option(None, "--until", help="Only items with timestamp <= this."),
     rerank: bool = typer.Option(False, "--rerank", help="k-reciprocal re-ranking of the top 100."),
@@ -140,16 +150,21 @@ def search(
     html_out: Optional[Path] = typer.Option(None, "--html", help="Also write a result page with thumbnails."),
 ) -> None:
     """Find the gallery items nearest to a query image."""
+    from ..fileio import check_output_file
     from ..retrieval import Filters, Gallery
     from ..retrieval.sources import metadata_from_name
 
     if not query.is_file():
         raise FileNotFoundError(f"query image not found: {query}")
+    check_finite(since, "--since")
+    check_finite(until, "--until")
+    if html_out is not None:
+        check_output_file(html_out, "--html")
     if exclude_same_camera:
         cam = metadata_from_name(query).get("camera")
         if cam is None:
-            raise ValueError(f"--exclude-same-camera: no camera in the name {query.name} (expected <id>_c<camera>...); "
-                             "use --exclude-camera N")
+            raise ValueError(f"--exclude-same-camera: no camera in the name {query.name} (expected <id>_c<camera>... "
+                             "or a reidkit crop <camera>_<track>_<n>.jpg); use --exclude-camera NAME")
         if exclude_camera is not None and exclude_camera != cam:
             raise ValueError("give --exclude-camera or --exclude-same-camera, not both")
         exclude_camera = cam

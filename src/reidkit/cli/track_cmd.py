@@ -10,6 +10,7 @@ import typer
 from ..pipeline.components import DETECTOR_HELP
 from .common import print_json, user_errors
 
+
 @user_errors
 def track(
     source: Optional[Path] = typer.Argument(None, help="A video file or a folder of frames (optional with "
@@ -17,10 +18,11 @@ def track(
     output: Path = typer.Option(..., "--output", "-o", help="Folder for tracks.txt, tracklets, crops, tracks.mp4."),
     camera: Optional[str] = typer.Option(None, "--camera", help="Camera name (default: the input's name)."),
     detector: str = typer.Option("ssdlite", "--detector", "-d", help=DETECTOR_HELP),
-    reid: str = typer.Option("default", "--reid", "--embedder",
-                             help="Appearance model: default, none (motion-only), MODEL.onnx or a checkpoint "
-                                  "(run in onnxruntime)."),
-    score: float = typer.Option(0.3, "--score", help="Detector score threshold."),
+    reid: Optional[str] = typer.Option(None, "--reid", "--embedder",
+                                       help="Appearance model: default, none (motion-only), MODEL.onnx or a "
+                                            "checkpoint (run in onnxruntime). Default: the --gallery's own model "
+                                            "when it exists, else the shipped model."),
+    score: float = typer.Option(0.3, "--score", min=0.0, max=1.0, help="Detector score threshold, in [0, 1]."),
     gallery_dir: Optional[Path] = typer.Option(None, "--gallery", help="Add each tracklet to this gallery "
                                                                          "(created for the --reid model if missing)."),
     stride: int = typer.Option(1, "--stride", min=1, help="Use every N-th frame."),
@@ -42,28 +44,40 @@ def track(
     """
     from tqdm import tqdm
 
+    from ..fileio import check_output_dir
     from ..pipeline import NoFrames, open_source, run_tracking
     from ..pipeline.components import make_detector, make_embedder
+    from ..pipeline.sources import frames_near
     from ..tracking import TrackerConfig
     from ..tracking.camera_motion import CameraMotion
 
-    detect, det_name, public = make_detector(detector, score, have_frames=source is not None)
-    if source is None:
-        if reid != "none":
-            typer.echo("no frames: running motion-only (no crops to embed)", err=True)
-        frames = NoFrames(public.last_frame, name=Path(public.path).parent.parent.name)
-        embedder = None
-    else:
-        frames = open_source(source, stride=stride, start=start, limit=max_frames)
-        embedder = make_embedder(reid)
-    if public is not None and public.rescaled:
-        typer.echo(f"{public.path}: scores outside [0, 1], rescaled min-max to [0, 1]", err=True)
-    camera = camera or frames.name
-    gallery = None
+    check_output_dir(output, "--output")
     if gallery_dir is not None:
-        gallery = open_or_create_gallery(gallery_dir, reid, embedder)
+        check_output_dir(gallery_dir, "--gallery")
+        if reid == "none":
+            raise ValueError("--gallery needs appearance features: drop --reid none")
     config = TrackerConfig(max_age=max_age)
+    detect, det_name, public = make_detector(detector, score, have_frames=source is not None)
+    gallery = embedder = None
     try:
+        if source is None:
+            if reid not in (None, "none"):
+                typer.echo("no frames: running motion-only (no crops to embed)", err=True)
+            if gallery_dir is not None:
+                raise ValueError("--gallery needs frames to embed: give the video or frames folder too")
+            visit = frames_near(public.frames, config.max_age + 1, start, stride, max_frames)
+            if not visit:
+                raise ValueError(f"{public.path}: no detections from frame {start} on (--start)")
+            frames = NoFrames(visit, name=Path(public.path).parent.parent.name)
+        else:
+            frames = open_source(source, stride=stride, start=start, limit=max_frames)
+            if gallery_dir is not None:
+                gallery, embedder = open_gallery_and_model(gallery_dir, reid)
+            elif reid != "none":
+                embedder = make_embedder(reid or "default")
+        if public is not None and public.rescaled:
+            typer.echo(f"{public.path}: scores outside [0, 1], rescaled min-max to [0, 1]", err=True)
+        camera = camera or frames.name
         with tqdm(total=frames.frame_count, unit="frame", desc=f"track {camera}", disable=quiet) as bar:
             result = run_tracking(frames, detect, embedder, config, camera, output, video=not no_video,
                                   gallery=gallery, progress=bar.update, refresh=reid_every,
@@ -71,7 +85,7 @@ def track(
     finally:
         if gallery is not None:
             gallery.close()
-    summary = {"camera": camera, "detector": det_name, "reid": reid if embedder is not None else "none",
+    summary = {"camera": camera, "detector": det_name, "reid": embedder.name if embedder is not None else "none",
                **result.summary()}
     if as_json:
         print_json(summary)
@@ -86,23 +100,37 @@ def track(
         typer.echo(f"warning: {problem}", err=True)
 
 
-def open_or_create_gallery(folder: Path, reid: str, embedder):
+def open_gallery_and_model(folder: Path, reid: Optional[str]):
+    """(gallery, embedder) for ``--gallery``: an existing gallery brings its own model, and a
+    ``--reid`` that gives other features is refused (they would not compare with the gallery's);
+    a new gallery is made for the ``--reid`` model (default: the shipped one)."""
+    import json
+
+    from ..inference.model_id import spec_name
+    from ..inference.resolve import embedder_from_record, record_of
+    from ..pipeline.components import make_embedder
     from ..retrieval import Gallery
     from ..retrieval.gallery import DB_NAME
-    from ..inference.model_id import model_spec, spec_name
 
-    if embedder is None:
-        raise ValueError("--gallery needs appearance features: drop --reid none")
     if (folder / DB_NAME).exists():
         gallery = Gallery.open(folder)
-        if gallery.dim != embedder.dim:
-            raise ValueError(f"gallery {folder} holds dim-{gallery.dim} features of {gallery.model}; "
-                             f"--reid {reid} gives dim {embedder.dim}")
-        return gallery
-    onnx = Path(reid) if reid.endswith(".onnx") else None
-    weights = None if reid == "default" or onnx else Path(reid)
-    spec = model_spec(None, [], weights, onnx, embedder.preprocess, False)
-    return Gallery.create(folder, spec_name(spec), embedder.dim, model_spec=spec)
+        try:
+            record = json.loads(gallery.settings.get("model_spec") or "{}")
+            if reid is not None:
+                asked = record_of(reid)
+                if not record or asked["fingerprint"] != record["fingerprint"]:
+                    have = spec_name(record) if record else "vectors added from Python"
+                    raise ValueError(f"gallery {folder} holds features of {have}; --reid {reid} ({spec_name(asked)}) "
+                                     "gives features that do not compare with them: drop --reid to use the "
+                                     "gallery's own model, or give another --gallery")
+            embedder = embedder_from_record(record, f"gallery {folder}", runtime="onnxruntime", spinning=False)
+        except BaseException:
+            gallery.close()
+            raise
+        return gallery, embedder
+    embedder = make_embedder(reid or "default")
+    record = record_of(reid or "default", embedder.preprocess, False)
+    return Gallery.create(folder, spec_name(record), embedder.dim, model_spec=record), embedder
 
 
 @user_errors

@@ -8,7 +8,15 @@ from typing import List, Optional
 
 import typer
 
-from .common import print_json, user_errors
+from .common import plain_opts, print_json, user_errors
+
+#: What a training run leaves in OUTPUT_DIR and a new run would overwrite.
+RUN_FILES = ("last.pth", "model_final.pth", "model_best.pth", "model_[0-9]*.pth", "eval.csv", "metrics.csv")
+
+
+def previous_run(out: Path) -> list[Path]:
+    """Files of an earlier run in ``out`` (checkpoints, evaluations, metrics)."""
+    return sorted({p for pattern in RUN_FILES for p in out.glob(pattern)})
 
 
 def _log_to(output: Path, rank: int) -> None:
@@ -28,6 +36,8 @@ def train(
     opts: Optional[List[str]] = typer.Argument(None, metavar="[--opts] KEY VALUE ...",
                                                help="Overrides, e.g. DATASETS.ROOT ~/datasets OUTPUT_DIR out/x."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT_DIR/last.pth if it exists."),
+    force: bool = typer.Option(False, "--force", help="Start afresh in an OUTPUT_DIR that holds an earlier run, "
+                                                      "deleting its checkpoints, eval.csv and metrics.csv."),
     eval_only: bool = typer.Option(False, "--eval-only", help="Only evaluate MODEL.WEIGHTS on DATASETS.TESTS."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     as_json: bool = typer.Option(False, "--json", help="Print the final metrics as JSON."),
@@ -38,7 +48,17 @@ def train(
     from ..engine.trainer import Trainer, evaluate_model
     from ..evaluation import format_table
 
-    cfg = load_config(config_file, [o for o in (opts or []) if o != "--opts"])
+    from ..fileio import check_output_dir
+
+    if resume and force:
+        raise ValueError("give --resume (continue the run in OUTPUT_DIR) or --force (start afresh), not both")
+    cfg = load_config(config_file, plain_opts(opts))
+    output = check_output_dir(Path(cfg.OUTPUT_DIR), "OUTPUT_DIR")
+    earlier = [] if eval_only else previous_run(output)
+    if earlier and not resume and not force:
+        names = ", ".join(p.name for p in earlier[:4]) + (", ..." if len(earlier) > 4 else "")
+        raise ValueError(f"OUTPUT_DIR {output} holds an earlier run ({names}): continue it with --resume, start "
+                         "afresh there with --force (deletes them), or choose another OUTPUT_DIR")
     rank, world, local = launch.distributed_context()
     device = launch.resolve_device(cfg)
     if device.type == "cuda" and world > 1:
@@ -46,6 +66,9 @@ def train(
     launch.init_distributed(device, world)
     launch.seed_everything(cfg.SEED)
     out = launch.output_dir(cfg)
+    if force and rank == 0:
+        for path in earlier:
+            path.unlink()
     _log_to(out, rank)
     if eval_only:
         if not cfg.MODEL.WEIGHTS:
@@ -55,7 +78,11 @@ def train(
         head = load_checkpoint(cfg.MODEL.WEIGHTS)["model"].get("heads.weight")
         classes = int(head.shape[0]) if head is not None else 1
         model = launch.prepare_model(cfg, classes, device, 1, local)
-        results = {ts.name: evaluate_model(cfg, model, ts, device) for ts in launch.test_sets(cfg)}
+        from ..inference.embedder import runtime_for
+
+        results = {ts.name: evaluate_model(cfg, model, ts, device, runtime_for(len(ts.query) + len(ts.gallery),
+                                                                               device.type), progress=progress)
+                   for ts in launch.test_sets(cfg)}
     else:
         records = launch.train_records(cfg)
         num_classes = len({r.pid for r in records})

@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from .common import user_errors
+from .common import plain_opts, user_errors
 
 
 @user_errors
@@ -31,30 +31,30 @@ def visualize(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Save rank-list images (green: same person, red: another), the ROC curve, distance histograms and a self-contained HTML report."""
-    from tqdm import tqdm
-
     from ..data.datasets import build_dataset
     from ..evaluation import format_table
+    from ..fileio import check_output_dir
+    from ..inference.embedder import runtime_for
+    from ..inference.extract import extract_query_gallery
+    from ..inference.preprocess import check_preprocess
+    from ..inference.resolve import build_embedder
     from ..viz import write_visualization
     from ..viz.report import SORTS
-    from .extract_cmd import build_embedder
+    from .extract_cmd import report_skipped
 
     if rank_sort not in SORTS:
         raise ValueError(f"--rank-sort must be one of {', '.join(SORTS)}, got {rank_sort!r}")
-    opts = [o for o in (opts or []) if o != "--opts"]
+    check_preprocess(preprocess)
+    check_output_dir(output, "--output")
     ds = build_dataset(dataset, root)
-    embedder = build_embedder(config_file, opts, onnx, preprocess, False, 32, "cpu")
-    feats = {}
-    for split, records in (("query", ds.query), ("gallery", ds.gallery)):
-        with tqdm(total=len(records), unit="img", desc=split, disable=quiet) as bar:
-            f, ok, failed = embedder.embed_files([r.path for r in records], progress=bar.update)
-        if failed:
-            raise ValueError(f"{len(failed)} unreadable {split} images, e.g. {failed[0][1]}")
-        feats[split] = f
-    q, g = ds.query, ds.gallery
+    embedder = build_embedder(config_file, plain_opts(opts), onnx, preprocess=preprocess,
+                              runtime=runtime_for(len(ds.query) + len(ds.gallery)))
+    feats = extract_query_gallery(embedder, ds, progress=not quiet)
+    q, g, a = feats.query, feats.gallery, feats.arrays
     metrics = write_visualization(
-        output, feats["query"], feats["gallery"], [r.pid for r in q], [r.pid for r in g], [r.camid for r in q],
-        [r.camid for r in g], [r.path for r in q], [r.path for r in g], num_vis=num_vis, max_rank=max_rank,
+        output, a["q_feat"], a["g_feat"], a["q_pids"], a["g_pids"], a["q_camids"], a["g_camids"],
+        [r.path for r in q], [r.path for r in g], num_vis=num_vis, max_rank=max_rank,
         rank_sort=rank_sort, title=f"{embedder.name} on {ds.name} ({root})")
-    typer.echo(format_table(metrics, title=f"{embedder.name} on {ds.name}"))
+    typer.echo(format_table(metrics, title=f"{embedder.name} ({embedder.runtime}) on {ds.name}"))
     typer.echo(f"wrote {min(num_vis, len(q))} rank lists, roc.png, distances.png and report.html to {output}")
+    report_skipped(feats.skipped)

@@ -1,5 +1,5 @@
 """Configuration: fast-reid's keys and file format."""
 
-from .config import CfgNode, ConfigError, get_cfg, load_config
+from .config import CfgNode, ConfigError, check_values, get_cfg, load_config
 
-__all__ = ["CfgNode", "ConfigError", "get_cfg", "load_config"]
+__all__ = ["CfgNode", "ConfigError", "check_values", "get_cfg", "load_config"]

@@ -105,6 +105,21 @@ class CfgNode(dict):
         return self
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, but a key given twice in one mapping is an error, not "the last wins"."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice (lines {seen[key]} and {key_node.start_mark.line + 1})",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
 def _load_with_bases(path: Path, chain: tuple[Path, ...]) -> list[tuple[Path, dict]]:
     path = path.resolve() if path.exists() else path
     if not path.is_file():
@@ -112,9 +127,15 @@ def _load_with_bases(path: Path, chain: tuple[Path, ...]) -> list[tuple[Path, di
     if path in chain:
         raise ConfigError(f"config files include each other in a cycle: {' -> '.join(map(str, chain + (path,)))}")
     try:
-        tree = yaml.safe_load(path.read_text()) or {}
+        tree = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise ConfigError(f"{where}: not valid YAML: {exc.problem}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(tree, dict):
         raise ConfigError(f"{path}: a config file must be a mapping of keys, got {type(tree).__name__}")
     base = tree.pop(BASE_KEY, None)
@@ -185,10 +206,26 @@ def get_cfg() -> CfgNode:
     return CfgNode(default_tree())
 
 
+def check_values(cfg: CfgNode, source: str) -> CfgNode:
+    """``cfg`` itself when every value is in its range (``validate.RULES``), else a ConfigError
+    naming the first key and value that is not, and ``source``."""
+    from .validate import problems
+
+    bad = problems(cfg)
+    if bad:
+        more = f" (and {len(bad) - 1} more: {'; '.join(bad[1:3])})" if len(bad) > 1 else ""
+        raise ConfigError(f"{bad[0]} (in {source}){more}")
+    return cfg
+
+
 def load_config(path: str | Path | None = None, opts: Iterable[str] = (), freeze: bool = True) -> CfgNode:
-    """Defaults, merged with ``path`` (and its ``_BASE_`` files), then ``KEY VALUE`` overrides."""
+    """Defaults, merged with ``path`` (and its ``_BASE_`` files), then ``KEY VALUE`` overrides;
+    values are range-checked (``validate``)."""
     cfg = get_cfg()
     if path is not None:
         cfg.merge_from_file(path)
-    cfg.merge_from_list(list(opts))
+    opts = list(opts)
+    cfg.merge_from_list(opts)
+    source = " + ".join(([str(path)] if path is not None else ["the defaults"]) + (["the overrides"] if opts else []))
+    check_values(cfg, source)
     return cfg.freeze() if freeze else cfg

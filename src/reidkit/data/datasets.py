@@ -88,18 +88,24 @@ def _find_root(root: Path, candidates: tuple[str, ...], required: tuple[str, ...
     raise DatasetError(f"dataset folder not found: expected {', '.join(required)} inside one of: {tried}")
 
 
-def _images(folder: Path) -> list[Path]:
+def _images(folder: Path, required: bool = True) -> list[Path]:
     if not folder.is_dir():
+        if not required:
+            return []
         raise DatasetError(f"missing folder {folder}")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
+    if not files and required:
         raise DatasetError(f"no images (*{', *'.join(IMAGE_SUFFIXES)}) in {folder}")
     return files
 
 
-def _parse_names(folder: Path, pattern: re.Pattern, cam_base: int, drop_junk: bool) -> list[ImageRecord]:
+NO_TRAIN_NOTE = "no training images in {}: evaluation only"
+
+
+def _parse_names(folder: Path, pattern: re.Pattern, cam_base: int, drop_junk: bool,
+                 required: bool = True) -> list[ImageRecord]:
     records = []
-    for p in _images(folder):
+    for p in _images(folder, required):
         m = pattern.match(p.name)
         if m is None:
             raise DatasetError(f"cannot read identity and camera from file name {p} "
@@ -118,14 +124,15 @@ def relabel(records: list[ImageRecord]) -> list[ImageRecord]:
 
 
 def _market_style(name, root, candidates, dirs, pattern, cam_base=1) -> ReidDataset:
-    base = _find_root(root, candidates, dirs)
+    """Train, query and gallery folders; only query and gallery must exist (evaluation needs no
+    training split, and training says so when it is missing)."""
+    base = _find_root(root, candidates, dirs[1:])
     train_dir, query_dir, gallery_dir = (base / d for d in dirs)
-    train = [r for r in _parse_names(train_dir, pattern, cam_base, True) if r.pid != 0]
+    train = [r for r in _parse_names(train_dir, pattern, cam_base, True, required=False) if r.pid != 0]
     query = _parse_names(query_dir, pattern, cam_base, True)
     gallery = _parse_names(gallery_dir, pattern, cam_base, True)
-    if not train:
-        raise DatasetError(f"no labelled training images in {train_dir}")
-    return ReidDataset(name, base, relabel(train), query, gallery)
+    notes = [] if train else [NO_TRAIN_NOTE.format(train_dir)]
+    return ReidDataset(name, base, relabel(train), query, gallery, notes)
 
 
 MARKET_PATTERN = re.compile(r"([-\d]+)_c(\d)")
@@ -186,15 +193,16 @@ def _read_list(list_file: Path, image_dir: Path) -> list[ImageRecord]:
 def parse_MSMT17(root: Path) -> ReidDataset:
     """MSMT17: ``train/`` and ``test/`` image folders with ``list_{train,val,query,gallery}.txt``.
     As in fast-reid, the validation list joins the training set."""
-    lists = ("list_train.txt", "list_query.txt", "list_gallery.txt")
-    base = _find_root(root, ("MSMT17_V1", "MSMT17_V2", "MSMT17", "msmt17"), lists)
+    base = _find_root(root, ("MSMT17_V1", "MSMT17_V2", "MSMT17", "msmt17"), ("list_query.txt", "list_gallery.txt"))
     train_dir = base / ("train" if (base / "train").is_dir() else "mask_train_v2")
     test_dir = base / ("test" if (base / "test").is_dir() else "mask_test_v2")
-    train = _read_list(base / "list_train.txt", train_dir)
-    if (base / "list_val.txt").exists():
-        train += _read_list(base / "list_val.txt", train_dir)
+    train = []
+    for listed in ("list_train.txt", "list_val.txt"):
+        if (base / listed).exists():
+            train += _read_list(base / listed, train_dir)
+    notes = [] if train else [NO_TRAIN_NOTE.format(base / "list_train.txt")]
     return ReidDataset("MSMT17", base, relabel(train), _read_list(base / "list_query.txt", test_dir),
-                       _read_list(base / "list_gallery.txt", test_dir))
+                       _read_list(base / "list_gallery.txt", test_dir), notes)
 
 
 FOLDER_CAMERA = re.compile(r"(?:^|[_-])c(\d+)")
@@ -227,5 +235,5 @@ def parse_ImageFolder(root: Path) -> ReidDataset:
                 counter += 1
                 records.append(ImageRecord(str(img), pid, int(m.group(1)) if m else -counter))
         splits[split] = records
-    notes = [] if splits["train"] else ["no train/ folder: evaluation only"]
+    notes = [] if splits["train"] else [NO_TRAIN_NOTE.format(base / "train")]
     return ReidDataset("ImageFolder", base, relabel(splits["train"]), splits["query"], splits["gallery"], notes)

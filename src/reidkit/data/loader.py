@@ -10,9 +10,9 @@ import logging
 import os
 
 import torch
-from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
 
+from ..images import ImageReadError, read_pil
 from .datasets import ImageRecord
 
 logger = logging.getLogger(__name__)
@@ -33,12 +33,11 @@ class ImageDataset(Dataset):
         index, seed = item if isinstance(item, tuple) else (item, 0)
         rec = self.records[index]
         try:
-            with Image.open(rec.path) as img:
-                img = img.convert("RGB")
-        except (OSError, UnidentifiedImageError) as exc:
+            img = read_pil(rec.path)
+        except ImageReadError as exc:
             if self.strict:
-                raise OSError(f"cannot read image {rec.path}: {exc}") from None
-            logger.warning("skipping unreadable image %s (%s)", rec.path, exc)
+                raise ImageReadError(f"{exc} (DATALOADER.STRICT is on)") from None
+            logger.warning("skipping unreadable image: %s", exc)
             return None
         x = self.transform(img, torch.Generator().manual_seed(int(seed)))
         return x, rec.pid, rec.camid, index
@@ -60,10 +59,3 @@ def batch_loader(dataset: ImageDataset, batches, num_workers: int) -> DataLoader
     num_workers = min(num_workers, os.cpu_count() or 1)
     return DataLoader(dataset, batch_sampler=batches, num_workers=num_workers, collate_fn=collate,
                       persistent_workers=False, prefetch_factor=4 if num_workers else None)
-
-
-def test_loader(records: list[ImageRecord], transform, batch_size: int, num_workers: int, strict: bool = False):
-    """Query/gallery images in order, unaugmented."""
-    ds = ImageDataset(records, transform, strict)
-    batches = [list(range(s, min(s + batch_size, len(records)))) for s in range(0, len(records), batch_size)]
-    return batch_loader(ds, batches, num_workers)

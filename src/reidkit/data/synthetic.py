@@ -197,7 +197,15 @@ def generate(out: str | Path, num_ids: int = 100, num_cameras: int = 4, images_p
     if num_ids < 2 or num_cameras < 2 or images_per_camera < 2:
         raise ValueError(f"need at least 2 identities, 2 cameras and 2 images per camera, got "
                          f"ids={num_ids}, cameras={num_cameras}, images_per_camera={images_per_camera}")
-    out = Path(out)
+    if num_cameras > 9 or num_ids > 9999 or num_distractors < 0:
+        raise ValueError(f"Market-1501 names hold one camera digit and four id digits: at most 9 cameras and "
+                         f"9999 identities (and distractors >= 0), got cameras={num_cameras}, ids={num_ids}, "
+                         f"distractors={num_distractors}")
+    if not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be in [0, 2**32), got {seed}")
+    from ..fileio import check_output_dir
+
+    out = check_output_dir(out, "--out")
     _claim_output(out)
     folders = {k: out / k for k in ("bounding_box_train", "query", "bounding_box_test")}
     for f in folders.values():

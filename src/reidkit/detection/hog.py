@@ -7,6 +7,10 @@ import numpy as np
 from .base import Detections, Detector, check_frame
 
 
+#: OpenCV's people window (width, height): its detectMultiScale corrupts memory on smaller images.
+WINDOW = (64, 128)
+
+
 class HOGDetector(Detector):
     name = "hog"
 
@@ -21,7 +25,10 @@ class HOGDetector(Detector):
         self.win_stride, self.scale, self.min_score = win_stride, scale, min_score
 
     def detect(self, frame: np.ndarray) -> Detections:
-        gray = self.cv2.cvtColor(check_frame(frame), self.cv2.COLOR_RGB2GRAY)
+        frame = check_frame(frame)
+        if frame.shape[1] < WINDOW[0] or frame.shape[0] < WINDOW[1]:
+            return Detections.empty()  # nobody fits its window; and OpenCV would crash (exit 139)
+        gray = self.cv2.cvtColor(frame, self.cv2.COLOR_RGB2GRAY)
         rects, weights = self.hog.detectMultiScale(gray, winStride=(self.win_stride, self.win_stride),
                                                    padding=(8, 8), scale=self.scale)
         if not len(rects):

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.datasets import ImageRecord, build_dataset
+from ..data.datasets import DatasetError, ImageRecord, build_dataset
 from ..modeling import build_model
 from ..checkpoint import load_model_weights
 from .trainer import TestSet
@@ -30,11 +30,14 @@ def train_records(cfg) -> list[ImageRecord]:
     keyed: list[tuple[tuple, ImageRecord]] = []
     for name in cfg.DATASETS.NAMES:
         ds = build_dataset(name, cfg.DATASETS.ROOT)
+        if not ds.train and not cfg.DATASETS.COMBINEALL:
+            raise DatasetError(f"DATASETS.NAMES {name} under {cfg.DATASETS.ROOT}: training needs labelled images, "
+                               f"and {'; '.join(ds.notes) or 'there are none'}")
         keyed += [((name, "train", r.pid), r) for r in ds.train]
         if cfg.DATASETS.COMBINEALL:
             keyed += [((name, "test", r.pid), r) for r in ds.query + ds.gallery if r.pid > 0]
     if not keyed:
-        raise ValueError(f"no training images in DATASETS.NAMES {list(cfg.DATASETS.NAMES)} under {cfg.DATASETS.ROOT}")
+        raise DatasetError(f"no training images in DATASETS.NAMES {list(cfg.DATASETS.NAMES)} under {cfg.DATASETS.ROOT}")
     labels = {key: i for i, key in enumerate(sorted({k for k, _ in keyed}, key=str))}
     return [ImageRecord(r.path, labels[k], r.camid) for k, r in keyed]
 

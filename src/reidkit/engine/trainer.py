@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..checkpoint import atomic_save, load_checkpoint
+from ..checkpoint.io import CheckpointError, state_dict_difference
 from ..data.datasets import ImageRecord
-from ..data.loader import ImageDataset, batch_loader, test_loader
+from ..data.loader import ImageDataset, batch_loader
 from ..data.samplers import build_sampler
 from ..data.transforms import build_transform
 from ..evaluation import evaluate
@@ -74,30 +74,32 @@ def model_meta(cfg, model: nn.Module, num_classes: int) -> dict[str, Any]:
             "train_datasets": list(cfg.DATASETS.NAMES), "input": "RGB float 0-255, resized bicubic to input_size"}
 
 
-@torch.no_grad()
-def extract(model: nn.Module, records: list[ImageRecord], transform, batch_size: int, num_workers: int,
-            device: torch.device) -> tuple[np.ndarray, np.ndarray]:
-    """Embeddings of readable images and the record indices they belong to."""
-    model.eval()
-    feats, idx = [], []
-    for batch in test_loader(records, transform, batch_size, num_workers):
-        if batch is None:
-            continue
-        feats.append(model(batch["images"].to(device)).float().cpu().numpy())
-        idx.append(batch["indices"].numpy())
-    return np.concatenate(feats), np.concatenate(idx)
+def test_embedder(cfg, model: nn.Module, device: torch.device | str = "cpu", runtime: str = "torch"):
+    """The :class:`~reidkit.inference.Embedder` that evaluates ``model`` as ``cfg.TEST`` and
+    ``cfg.INPUT.SIZE_TEST`` say (fast-reid's test loader: PIL bicubic resize, optional flip)."""
+    from ..inference import Embedder
+
+    return Embedder.from_model(unwrap(model), tuple(cfg.INPUT.SIZE_TEST), device=str(device), runtime=runtime,
+                               flip=cfg.TEST.FLIP.ENABLED, batch_size=cfg.TEST.IMS_PER_BATCH,
+                               workers=max(1, cfg.DATALOADER.NUM_WORKERS))
 
 
-def evaluate_model(cfg, model: nn.Module, test_set: TestSet, device: torch.device) -> dict[str, float]:
-    """Rank metrics of ``model`` on a query/gallery split, with TEST.* options from ``cfg``."""
-    transform = build_transform(cfg, is_train=False)
-    q, qi = extract(model, test_set.query, transform, cfg.TEST.IMS_PER_BATCH, cfg.DATALOADER.NUM_WORKERS, device)
-    g, gi = extract(model, test_set.gallery, transform, cfg.TEST.IMS_PER_BATCH, cfg.DATALOADER.NUM_WORKERS, device)
-    def ids(records, index, attr):
-        return np.array([getattr(records[i], attr) for i in index], np.int64)
-    arrays = {"q_feat": q, "g_feat": g, "q_pids": ids(test_set.query, qi, "pid"), "g_pids": ids(test_set.gallery, gi, "pid"),
-              "q_camids": ids(test_set.query, qi, "camid"), "g_camids": ids(test_set.gallery, gi, "camid")}
-    return evaluate(arrays, **options_from_config(cfg.TEST))
+def evaluate_embedder(cfg, embedder, test_set: TestSet, progress: bool = False) -> dict[str, float]:
+    """Rank metrics of ``embedder``'s features on a query/gallery split, with TEST.* options from
+    ``cfg``; unreadable images are left out with a warning each."""
+    from ..inference.extract import extract_query_gallery
+
+    feats = extract_query_gallery(embedder, test_set, progress)
+    for reason in feats.skipped:
+        logger.warning("skipped unreadable image: %s", reason)
+    return evaluate(feats.arrays, **options_from_config(cfg.TEST))
+
+
+def evaluate_model(cfg, model: nn.Module, test_set: TestSet, device: torch.device | str = "cpu",
+                   runtime: str = "torch", progress: bool = False) -> dict[str, float]:
+    """Rank metrics of ``model`` on a query/gallery split (see :func:`test_embedder`)."""
+    with torch.no_grad():
+        return evaluate_embedder(cfg, test_embedder(cfg, model, device, runtime), test_set, progress)
 
 
 def cpu_has_native_bf16() -> bool:
@@ -157,6 +159,11 @@ class Trainer:
         ckpt = load_checkpoint(path)
         if "trainer" not in ckpt:
             raise ValueError(f"{path} holds weights only (no optimizer or progress): use MODEL.WEIGHTS to start from it")
+        difference = state_dict_difference(unwrap(self.model).state_dict(), ckpt["model"])
+        if difference:
+            raise CheckpointError(f"{path} was saved by another model than this config describes ({difference}): "
+                                  f"resume with the config of that run ({Path(path).parent / 'config.yaml'}), or "
+                                  "start afresh with --force")
         unwrap(self.model).load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scaler.load_state_dict(ckpt["scaler"])

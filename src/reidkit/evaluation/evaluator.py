@@ -21,10 +21,18 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise FileNotFoundError(f"features file not found: {path}")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError(f"{path}: a single array ({path.suffix or 'no suffix'}), expected an .npz holding named "
+                             "arrays (np.savez)")
+        with data:
             return {k: data[k] for k in data.files}
-    except (ValueError, OSError) as exc:
+    except ValueError as exc:
+        if str(exc).startswith(str(path)):
+            raise
         raise ValueError(f"{path}: not a readable .npz file ({exc})") from None
+    except Exception as exc:  # zipfile, zlib and EOF errors of truncated or damaged files
+        raise ValueError(f"{path}: not a readable .npz file, truncated or damaged ({type(exc).__name__}: {exc})") from None
 
 
 def load_features(path: str | Path) -> dict[str, np.ndarray]:

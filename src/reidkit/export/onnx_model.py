@@ -20,6 +20,16 @@ from ..fileio import atomic_write
 
 INPUT_NAME = "images"
 OUTPUT_NAME = "features"
+MIN_OPSET = 11  # constant padding and the ops our backbones need
+
+
+def check_opset(opset: int) -> int:
+    """An opset the (TorchScript) exporter writes for our models, else a ValueError naming the range."""
+    from torch.onnx._constants import ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET as top
+
+    if not MIN_OPSET <= opset <= top:
+        raise ValueError(f"--opset {opset}: this torch exports ONNX opsets {MIN_OPSET} to {top}")
+    return opset
 
 
 def export_onnx(model: nn.Module, input_size: tuple[int, int], path: str | Path, opset: int = 17,
@@ -34,6 +44,7 @@ def onnx_bytes(model: nn.Module, input_size: tuple[int, int], opset: int = 17,
     """``model`` (eval mode, CPU) as a serialized ONNX model with a dynamic batch axis."""
     import onnx
 
+    check_opset(opset)
     from ..inference.fuse import static_same_padding
 
     h, w = input_size
@@ -60,13 +71,13 @@ def onnx_bytes(model: nn.Module, input_size: tuple[int, int], opset: int = 17,
     return proto.SerializeToString()
 
 
-def max_abs_difference(model: nn.Module, onnx_path: str | Path, batch: np.ndarray) -> tuple[float, float]:
-    """Largest absolute difference between torch and onnxruntime on a uint8 (N, H, W, 3) batch:
-    (raw features, L2-normalised features)."""
+def max_abs_difference(model: nn.Module, onnx_model: str | Path | bytes, batch: np.ndarray) -> tuple[float, float]:
+    """Largest absolute difference between torch and onnxruntime (a file or serialized model) on a
+    uint8 (N, H, W, 3) batch: (raw features, L2-normalised features)."""
     from ..inference.embedder import OnnxRunner, TorchRunner, normalize
 
     want = TorchRunner(model)(batch)
-    got = OnnxRunner(onnx_path)(batch)
+    got = OnnxRunner(onnx_model)(batch)
     return float(np.abs(want - got).max()), float(np.abs(normalize(want) - normalize(got)).max())
 
 
@@ -74,7 +85,15 @@ def random_batch(input_size: tuple[int, int], n: int = 4, seed: int = 0) -> np.n
     return np.random.default_rng(seed).integers(0, 256, (n, *input_size, 3), dtype=np.uint8)
 
 
-def real_batch(paths: Sequence[str | Path], input_size: tuple[int, int], preprocess: str = "loader") -> np.ndarray:
-    from ..inference.preprocess import load_resized
+def real_batch(paths: Sequence[str | Path], input_size: tuple[int, int], preprocess: str = "loader"
+               ) -> tuple[np.ndarray, list[str]]:
+    """The readable images of ``paths`` resized to ``input_size`` (N, H, W, 3), and why the others were not."""
+    from ..inference.preprocess import ImageReadError, load_resized
 
-    return np.stack([load_resized(p, input_size, preprocess) for p in paths])
+    images, failed = [], []
+    for p in paths:
+        try:
+            images.append(load_resized(p, input_size, preprocess))
+        except ImageReadError as e:
+            failed.append(str(e))
+    return (np.stack(images) if images else np.zeros((0, *input_size, 3), np.uint8)), failed

@@ -14,12 +14,12 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
+from ..images import ImageReadError, read_image as decode
+
+__all__ = ["ImageReadError", "check_image", "check_preprocess", "load_resized", "read_image", "resize"]
+
 Preprocess = Literal["loader", "demo"]
 PREPROCESS_CHOICES = ("loader", "demo")
-
-
-class ImageReadError(ValueError):
-    """An input file that is not a decodable image."""
 
 
 def check_preprocess(name: str) -> str:
@@ -52,21 +52,8 @@ def resize(image: np.ndarray, size_hw: tuple[int, int], method: str = "loader") 
 
 
 def read_image(path: str | Path, method: str = "loader") -> np.ndarray:
-    """Decode ``path`` to RGB uint8 with the decoder of ``method``'s path."""
-    if not Path(path).is_file():
-        raise ImageReadError(f"{path}: no such file")
-    if method == "demo":
-        import cv2
-
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise ImageReadError(f"{path}: not a readable image")
-        return np.ascontiguousarray(bgr[:, :, ::-1])
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ImageReadError(f"{path}: not a readable image ({e})") from None
+    """Decode ``path`` to RGB uint8 with the decoder of ``method``'s path (see ``reidkit.images``)."""
+    return decode(path, "cv2" if method == "demo" else "pil")
 
 
 def load_resized(path: str | Path, size_hw: tuple[int, int], method: str = "loader") -> np.ndarray:

@@ -7,7 +7,8 @@ float32 features out.
 
 from __future__ import annotations
 
-from typing import Sequence
+from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -47,6 +48,22 @@ class ColorHistogramEmbedder:
         flat = (band[:, None] * int(np.prod(b)) + code).ravel()
         hist = np.bincount(flat, weights=weight.ravel(), minlength=self.dim).astype(np.float32)
         return np.sqrt(hist)
+
+    def embed_files(self, paths: Sequence[str | Path], progress: Callable[[int], None] | None = None
+                    ) -> tuple[np.ndarray, list[int], list[tuple[int, str]]]:
+        """``(feats, ok, failed)`` of image files, as ``Embedder.embed_files`` gives them."""
+        from ..images import ImageReadError, read_image
+
+        images, ok, failed = [], [], []
+        for i, path in enumerate(paths):
+            try:
+                images.append(read_image(path))
+                ok.append(i)
+            except ImageReadError as e:
+                failed.append((i, str(e)))
+            if progress is not None:
+                progress(1)
+        return self.embed(images), ok, failed
 
     def embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """(N, dim) float32, L2-normalised."""

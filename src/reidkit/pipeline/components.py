@@ -114,20 +114,8 @@ def make_embedder(spec: str, batch_size: int = 32) -> Optional[object]:
     the detector runs between batches. A model the exporter cannot handle runs in torch."""
     if spec == "none":
         return None
-    from ..inference import Embedder
+    from ..inference.resolve import build_embedder, reid_files
 
-    if spec.endswith(".onnx"):
-        return Embedder.from_onnx(Path(spec), spinning=False, batch_size=batch_size)
-    if spec == "default":
-        from ..weights import default_weights
-
-        checkpoint = default_weights()
-    else:
-        checkpoint = Path(spec)
-        if not checkpoint.is_file():
-            raise FileNotFoundError(f"ReID checkpoint not found: {checkpoint}")
-    try:
-        return Embedder.from_checkpoint(checkpoint, runtime="onnxruntime", spinning=False, batch_size=batch_size)
-    except (RuntimeError, NotImplementedError) as e:  # what torch.onnx raises for ops it cannot export
-        logger.warning("%s: ONNX export failed (%s); running it in torch", checkpoint, str(e).splitlines()[0])
-        return Embedder.from_checkpoint(checkpoint, batch_size=batch_size)
+    weights, onnx = reid_files(spec)
+    return build_embedder(None, [], onnx, weights=weights, batch_size=batch_size, runtime="onnxruntime",
+                          spinning=False)

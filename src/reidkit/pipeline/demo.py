@@ -57,8 +57,8 @@ def run_demo_pipeline(video: Path, out: Path, top_k: int = 5) -> dict[str, Any]:
 
         atomic_write(query_path, lambda f: Image.fromarray(query.crop).save(f, format="JPEG", quality=92))
         hits = gallery.search(query.mean_feature, top_k)[0]
-    ranked = [RankedItem(h.source, 1.0 - h.score, (h.camera or 1) - 1, None) for h in hits if h.source]
-    png = rank_list_png(query_path, 0, ranked, title=f"track {query.track_id} of the second half "
+    ranked = [RankedItem(h.source, 1.0 - h.score, h.camera or "?", None) for h in hits if h.source]
+    png = rank_list_png(query_path, "cam1", ranked, title=f"track {query.track_id} of the second half "
                                                    f"(frames {half + 1}-{total}) searched in the first half's tracks")
     picture = atomic_write(out / "search.png", lambda f: f.write(png))
     summary["search"] = {"query_track": query.track_id, "query_frames": [int(query.frames[0]), int(query.frames[-1])],

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -45,7 +45,15 @@ class VideoSource(FrameSource):
         self.cv2, self.stride, self.start, self.limit = cv2, stride, start, limit
         self.fps = float(self.cap.get(cv2.CAP_PROP_FPS) or 25.0) / stride
         count = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        self.frame_count = count if count > 0 else None
+        if count > 0 and start > count:
+            self.cap.release()
+            raise ValueError(f"--start {start} is past the end of {self.path} ({count} frames)")
+        self.header_frames = count  # what the header announces (0: unknown)
+        self.frame_count = None
+        if count > 0:  # what this run will read, for progress bars
+            self.frame_count = len(range(start, count + 1, stride))
+            if limit is not None:
+                self.frame_count = min(self.frame_count, limit)
         self.name = self.path.stem
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
@@ -59,8 +67,8 @@ class VideoSource(FrameSource):
                 continue
             yielded += 1
             yield number, self.cv2.cvtColor(bgr, self.cv2.COLOR_BGR2RGB)
-        if self.frame_count and number < self.frame_count and (self.limit is None or yielded < self.limit):
-            self.problems.append(f"{self.path}: the video ended at frame {number} of the {self.frame_count} "
+        if self.header_frames and number < self.header_frames and (self.limit is None or yielded < self.limit):
+            self.problems.append(f"{self.path}: the video ended at frame {number} of the {self.header_frames} "
                                  "its header announces (truncated or damaged); results cover what was read")
         self.cap.release()
 
@@ -83,6 +91,8 @@ class FolderSource(FrameSource):
         if len(set(numbers)) != len(numbers):
             numbers = list(range(1, len(files) + 1))
         pairs = sorted(zip(numbers, files))
+        if pairs[-1][0] < start:
+            raise ValueError(f"--start {start} is past the last frame of {self.folder} (frame {pairs[-1][0]})")
         pairs = [(n, f) for n, f in pairs if n >= start][::stride]
         self.frames = pairs[:limit] if limit is not None else pairs
         self.frame_count, self.fps, self.name = len(self.frames), fps / stride, self.folder.name
@@ -106,12 +116,33 @@ def open_source(path: str | Path, stride: int = 1, start: int = 1, limit: Option
 
 
 class NoFrames(FrameSource):
-    """Frame numbers 1..``last`` without pictures: tracking public detections alone."""
+    """Frame numbers without pictures, for tracking public detections alone (see :func:`frames_near`)."""
 
-    def __init__(self, last: int, fps: float = 25.0, name: str = "detections"):
+    def __init__(self, numbers: Sequence[int], fps: float = 25.0, name: str = "detections"):
         super().__init__()
-        self.frame_count, self.fps, self.name = last, fps, name
+        self.numbers = [int(n) for n in numbers]
+        self.frame_count, self.fps, self.name = len(self.numbers), fps, name
 
     def __iter__(self) -> Iterator[tuple[int, Optional[np.ndarray]]]:
-        for number in range(1, self.frame_count + 1):
+        for number in self.numbers:
             yield number, None
+
+
+def frames_near(detection_frames: Sequence[int], horizon: int, start: int = 1, stride: int = 1,
+                limit: Optional[int] = None) -> list[int]:
+    """The frames a tracker has to see when only detections are given: each frame with detections
+    and the ``horizon`` frames after it (by then every track has ended), as ``start``, ``stride``
+    and ``limit`` select them. Stretches with nobody in them are skipped, so a detections file
+    whose frame numbers jump to a billion costs no more than one without the jump."""
+    if stride < 1 or start < 1:
+        raise ValueError(f"stride and start must be >= 1, got {stride}, {start}")
+    last = None if limit is None else start + limit * stride - 1
+    wanted: list[int] = []
+    reach = 0  # frames up to here are already listed
+    for d in sorted(set(int(f) for f in detection_frames)):
+        lo, hi = max(d, reach + 1, start), d + horizon
+        if last is not None:
+            hi = min(hi, last)
+        wanted.extend(f for f in range(lo, hi + 1) if (f - start) % stride == 0)
+        reach = max(reach, d + horizon)
+    return wanted

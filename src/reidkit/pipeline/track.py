@@ -205,12 +205,8 @@ def add_to_gallery(gallery, tracklets: list[Tracklet], crop_paths: list[Optional
     keep = [i for i, t in enumerate(tracklets) if t.mean_feature is not None]
     if not keep:
         return 0
-    metas = [{"camera": _camera_number(tracklets[i].camera), "frame": int(tracklets[i].frames[0]),
+    metas = [{"camera": tracklets[i].camera, "frame": int(tracklets[i].frames[0]),
               "timestamp": (int(tracklets[i].frames[0]) - 1) / fps, "track_id": int(tracklets[i].track_id),
               "source": str(Path(crop_paths[i]).resolve()) if crop_paths[i] else None} for i in keep]
     return len(gallery.add(np.stack([tracklets[i].mean_feature for i in keep]), metas))
 
-
-def _camera_number(camera: str) -> Optional[int]:
-    digits = "".join(ch for ch in camera if ch.isdigit())
-    return int(digits) if digits else None

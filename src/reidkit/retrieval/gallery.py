@@ -34,24 +34,29 @@ logger = logging.getLogger(__name__)
 
 DB_NAME = "gallery.sqlite"
 INDEX_NAME = "index.bin"
-FORMAT = 1
+#: 2: cameras are names (TEXT), items are indexed by source file; format-1 galleries are upgraded on opening.
+FORMAT = 2
 META_FIELDS = ("camera", "frame", "timestamp", "source", "track_id", "person_id")
 #: Filtered searches allowing at most this many items are answered exactly from SQLite's vectors.
 EXACT_FILTER_LIMIT = 50_000
 SQL_VARS = 30_000
 REFINE = 10  # IVF-PQ candidates per result, re-scored exactly with the stored vectors
 
-SCHEMA = """
-CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE items (
+ITEMS_TABLE = """
+CREATE TABLE {name} (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    camera INTEGER, frame INTEGER, timestamp REAL, source TEXT, track_id INTEGER, person_id INTEGER,
+    camera TEXT, frame INTEGER, timestamp REAL, source TEXT, track_id INTEGER, person_id INTEGER,
     added_at REAL NOT NULL,
     vector BLOB NOT NULL
 );
+"""
+ITEMS_INDEXES = """
 CREATE INDEX items_camera ON items(camera);
 CREATE INDEX items_timestamp ON items(timestamp);
+CREATE INDEX items_source ON items(source);
 """
+SCHEMA = ("CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);\n"
+          + ITEMS_TABLE.format(name="items") + ITEMS_INDEXES)
 
 
 class GalleryError(Exception):
@@ -64,7 +69,7 @@ class Hit:
 
     id: int
     score: float
-    camera: Optional[int] = None
+    camera: Optional[str] = None
     frame: Optional[int] = None
     timestamp: Optional[float] = None
     source: Optional[str] = None
@@ -79,10 +84,11 @@ class Hit:
 
 @dataclass
 class Filters:
-    """Search-time restrictions; all optional and combined with AND."""
+    """Search-time restrictions; all optional and combined with AND. Cameras are names (a number
+    given is compared as its text: camera 2 is "2")."""
 
-    cameras: Optional[Sequence[int]] = None
-    exclude_camera: Optional[int] = None
+    cameras: Optional[Sequence[str]] = None
+    exclude_camera: Optional[str] = None
     since: Optional[float] = None
     until: Optional[float] = None
 
@@ -90,10 +96,10 @@ class Filters:
         terms, args = [], []
         if self.cameras is not None:
             terms.append(f"camera IN ({','.join('?' * len(self.cameras))})")
-            args += [int(c) for c in self.cameras]
+            args += [camera_name(c) for c in self.cameras]
         if self.exclude_camera is not None:
             terms.append("(camera IS NULL OR camera != ?)")
-            args.append(int(self.exclude_camera))
+            args.append(camera_name(self.exclude_camera))
         if self.since is not None:
             terms.append("timestamp >= ?")
             args.append(float(self.since))
@@ -103,11 +109,56 @@ class Filters:
         return " AND ".join(terms), args
 
 
+def camera_name(camera: Any) -> Optional[str]:
+    """A camera as the gallery stores it: its name, or None."""
+    if camera is None:
+        return None
+    if isinstance(camera, float) and camera.is_integer():
+        camera = int(camera)
+    return str(camera)
+
+
+def _upgrade(db: sqlite3.Connection, path: Path) -> None:
+    """Format 1 -> 2 in one transaction: camera numbers become names ("3"), items get a source
+    index. Ids, vectors and the id counter are kept, so the saved index stays valid."""
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        if db.execute("SELECT value FROM settings WHERE key='format'").fetchone()[0] == "1":  # not done meanwhile
+            (seq,), = db.execute("SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name='items'").fetchall() \
+                or [(0,)]
+            db.execute(ITEMS_TABLE.format(name="items_v2"))
+            cols = ", ".join(META_FIELDS)
+            db.execute(f"INSERT INTO items_v2 (id, {cols}, added_at, vector) SELECT id, CAST(camera AS TEXT), "
+                       f"{', '.join(META_FIELDS[1:])}, added_at, vector FROM items ORDER BY id")
+            db.execute("DROP TABLE items")
+            db.execute("ALTER TABLE items_v2 RENAME TO items")
+            for statement in ITEMS_INDEXES.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name='items'", [seq])
+            db.execute("UPDATE settings SET value = ? WHERE key='format'", [str(FORMAT)])
+        db.execute("COMMIT")
+    except sqlite3.DatabaseError as e:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        db.close()
+        raise GalleryError(f"{path}: cannot upgrade this format-1 gallery to format {FORMAT} ({e})") from None
+    logger.info("upgraded %s to gallery format %d (cameras are names)", path, FORMAT)
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(str(path), timeout=30, isolation_level=None)  # explicit transactions
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
     return db
+
+
+def check_new_gallery_folder(folder: Path) -> None:
+    """A GalleryError when ``folder`` cannot take a new gallery: it holds one, or is a file."""
+    if (folder / DB_NAME).exists():
+        raise GalleryError(f"{folder} already holds a gallery ({DB_NAME}); open it, or pick another folder")
+    if folder.exists() and not folder.is_dir():
+        raise GalleryError(f"{folder} is a file, not a folder for a gallery")
 
 
 class Gallery:
@@ -126,7 +177,9 @@ class Gallery:
     @classmethod
     def create(cls, folder: str | Path, model: str, dim: int, *, engine: str = "faiss", index_kind: str = "auto",
                milvus_uri: Optional[str] = None, model_spec: Optional[dict] = None) -> "Gallery":
-        """A new, empty gallery in ``folder`` (which must not hold one) for ``dim``-wide features of ``model``."""
+        """A new, empty gallery in ``folder`` (which must not hold one) for ``dim``-wide features of
+        ``model``. Creation is all or nothing: if the index cannot be made (say, an unreachable
+        Milvus server), no gallery is left behind, so the same command can simply be run again."""
         folder = Path(folder)
         if engine not in ("faiss", "milvus"):
             raise GalleryError(f"unknown engine {engine!r}: expected faiss or milvus")
@@ -134,8 +187,8 @@ class Gallery:
             raise GalleryError(f"unknown index kind {index_kind!r}: expected auto, {', '.join(KINDS)}")
         if int(dim) <= 0:
             raise GalleryError(f"feature dimension must be positive, got {dim}")
-        if (folder / DB_NAME).exists():
-            raise GalleryError(f"{folder} already holds a gallery ({DB_NAME}); open it, or pick another folder")
+        check_new_gallery_folder(folder)
+        made_folder = not folder.exists()
         folder.mkdir(parents=True, exist_ok=True)
         settings = {"format": str(FORMAT), "model": model, "dim": str(int(dim)), "engine": engine,
                     "index_kind": index_kind, "milvus_uri": milvus_uri or str((folder / "milvus.db").resolve()),
@@ -151,7 +204,14 @@ class Gallery:
         finally:
             db.close()
         tmp.replace(folder / DB_NAME)  # a gallery appears whole or not at all
-        return cls.open(folder)
+        try:
+            return cls.open(folder)
+        except BaseException:
+            for name in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", INDEX_NAME):
+                (folder / name).unlink(missing_ok=True)
+            if made_folder and not any(folder.iterdir()):
+                folder.rmdir()
+            raise
 
     @classmethod
     def open(cls, folder: str | Path) -> "Gallery":
@@ -172,9 +232,18 @@ class Gallery:
         if missing:
             raise GalleryError(f"{path}: settings lack {', '.join(sorted(missing))} (not a reidkit gallery?)")
         if int(settings["format"]) > FORMAT:
+            db.close()
             raise GalleryError(f"{path} has gallery format {settings['format']}; this reidkit reads up to {FORMAT}")
+        if int(settings["format"]) < FORMAT:
+            _upgrade(db, path)
+            settings["format"] = str(FORMAT)
         gallery = cls(folder, db, settings)
-        gallery._sync_index()
+        try:
+            gallery._sync_index()
+        except BaseException:
+            db.close()
+            gallery.db = None
+            raise
         return gallery
 
     def __enter__(self) -> "Gallery":
@@ -358,7 +427,8 @@ class Gallery:
         if not len(vecs):
             return np.empty(0, np.int64)
         now = time.time()
-        rows = [(*(m.get(f) for f in META_FIELDS), now, v.tobytes()) for m, v in zip(metadata, vecs)]
+        rows = [(camera_name(m.get("camera")), *(m.get(f) for f in META_FIELDS[1:]), now, v.tobytes())
+                for m, v in zip(metadata, vecs)]
         self._sync_index()  # another process may have written since we opened
         try:
             self.db.execute("BEGIN IMMEDIATE")
@@ -424,6 +494,16 @@ class Gallery:
                 "cameras": {str(c): n for c, n in cams}, "timestamps": list(span[:2]), "added": list(span[2:]),
                 "created_at": float(self.settings["created_at"]), "index": self.index.describe(),
                 "model_spec": json.loads(self.settings.get("model_spec") or "{}")}
+
+    def sources_present(self, sources: Sequence[str]) -> set[str]:
+        """Which of ``sources`` (item ``source`` values, e.g. image paths) the gallery holds."""
+        found: set[str] = set()
+        sources = list(sources)
+        for start in range(0, len(sources), SQL_VARS):
+            part = sources[start:start + SQL_VARS]
+            found.update(r[0] for r in self._query(
+                f"SELECT DISTINCT source FROM items WHERE source IN ({','.join('?' * len(part))})", part))
+        return found
 
     def metadata(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         out: dict[int, dict[str, Any]] = {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import tempfile
 from pathlib import Path
 from typing import Iterable, Optional
@@ -26,8 +27,12 @@ def read_mot(path: str | Path, what: str = "detections") -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{what} file not found: {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not a MOTChallenge text file (not UTF-8: {e.reason} at byte {e.start})") from None
     rows = []
-    for line_no, line in enumerate(path.read_text().splitlines(), start=1):
+    for line_no, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         parts = line.replace(" ", "").split(",")
@@ -39,7 +44,11 @@ def read_mot(path: str | Path, what: str = "detections") -> np.ndarray:
         if len(values) < 6:
             raise ValueError(f"{path}:{line_no}: {len(values)} values, expected at least 6 "
                              "(frame, id, left, top, width, height)")
-        rows.append((values + [1.0, -1.0, -1.0, -1.0])[:10])
+        if not all(math.isfinite(v) for v in values):
+            raise ValueError(f"{path}:{line_no}: not a finite number in {line[:80]!r}")
+        if values[0] < 1 or not values[0].is_integer():
+            raise ValueError(f"{path}:{line_no}: frame {values[0]:g}: frames are whole numbers from 1")
+        rows.append((values + [1.0, -1.0, -1.0, -1.0][len(values) - 6:])[:10] if len(values) < 10 else values[:10])
     if not rows:
         raise ValueError(f"{path}: no {what} in it (empty file)")
     arr = np.array(rows, np.float64)
@@ -70,6 +79,7 @@ class MOTDetections:
         for f in np.unique(frames):
             sel = frames == f
             self._by_frame[int(f)] = Detections(xyxy[sel], scores[sel], np.zeros(int(sel.sum())))
+        self.frames = sorted(self._by_frame)  # frame numbers that have detections
         self.last_frame = int(frames.max())
 
     def for_frame(self, frame: int) -> Detections:
@@ -93,13 +103,17 @@ def evaluate_mot(gt_path: str | Path, pred_path: str | Path, num_frames: Optiona
     except ImportError:
         raise ImportError("tracking metrics need trackeval: pip install --no-deps trackeval") from None
     gt = read_mot(gt_path, "ground truth")
+    _check_ids(gt, gt_path, "ground truth")
     pred_file = Path(pred_path)
     if not pred_file.is_file():
         raise FileNotFoundError(f"tracking results not found: {pred_file}")
-    pred_text = pred_file.read_text()
-    if pred_text.strip():
-        read_mot(pred_file, "tracking results")  # the same format checks, with line numbers
-    frames = int(num_frames or max(gt[:, 0].max(), _max_frame(pred_text)))
+    empty = not pred_file.read_bytes().strip()
+    pred = np.zeros((0, 10)) if empty else read_mot(pred_file, "tracking results")
+    _check_ids(pred, pred_file, "tracking results")
+    last = int(max(gt[:, 0].max(), pred[:, 0].max() if len(pred) else 0))
+    if num_frames is not None and num_frames < last:
+        raise ValueError(f"--frames {num_frames} is shorter than the files: they reach frame {last}")
+    frames = int(num_frames or last)
     # MOT16/17 ground truth carries classes 1-12 in column 8 (what preprocessing filters on);
     # MOT15's has world coordinates or -1 there, and is scored without preprocessing.
     benchmark = "MOT17" if np.isin(gt[:, 7], np.arange(1, 13)).all() else "MOT15"
@@ -107,24 +121,28 @@ def evaluate_mot(gt_path: str | Path, pred_path: str | Path, num_frames: Optiona
         root = Path(tmp)
         seq = "seq"
         (root / "gt" / seq / "gt").mkdir(parents=True)
-        (root / "gt" / seq / "gt" / "gt.txt").write_text(Path(gt_path).read_text())
+        # trackeval reads the files again itself: give it the rows as checked, every line complete.
+        (root / "gt" / seq / "gt" / "gt.txt").write_text(_rows_text(gt))
         (root / "gt" / seq / "seqinfo.ini").write_text(f"[Sequence]\nname={seq}\nseqLength={frames}\n")
         (root / "trackers" / "reidkit" / "data").mkdir(parents=True)
-        (root / "trackers" / "reidkit" / "data" / f"{seq}.txt").write_text(pred_text)
+        (root / "trackers" / "reidkit" / "data" / f"{seq}.txt").write_text(_rows_text(pred))
         dataset_cfg = {"GT_FOLDER": str(root / "gt"), "TRACKERS_FOLDER": str(root / "trackers"),
                        "TRACKERS_TO_EVAL": ["reidkit"], "BENCHMARK": benchmark, "SKIP_SPLIT_FOL": True,
                        "SEQ_INFO": {seq: frames}, "PRINT_CONFIG": False, "OUTPUT_FOLDER": str(root / "out")}
         eval_cfg = {"PRINT_RESULTS": False, "PRINT_CONFIG": False, "TIME_PROGRESS": False,
                     "OUTPUT_SUMMARY": False, "OUTPUT_DETAILED": False, "PLOT_CURVES": False,
                     "DISPLAY_LESS_PROGRESS": True, "USE_PARALLEL": False}
-        with contextlib.redirect_stdout(io.StringIO()):
-            evaluator = trackeval.Evaluator(eval_cfg)
-            dataset = trackeval.datasets.MotChallenge2DBox(dataset_cfg)
-            metrics = [trackeval.metrics.HOTA(), trackeval.metrics.CLEAR(), trackeval.metrics.Identity()]
-            results, messages = evaluator.evaluate([dataset], metrics)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                evaluator = trackeval.Evaluator(eval_cfg)
+                dataset = trackeval.datasets.MotChallenge2DBox(dataset_cfg)
+                metrics = [trackeval.metrics.HOTA(), trackeval.metrics.CLEAR(), trackeval.metrics.Identity()]
+                results, messages = evaluator.evaluate([dataset], metrics)
+        except Exception as e:  # trackeval's own exception types, for inputs our checks let through
+            raise ValueError(f"trackeval cannot score {pred_file} against {gt_path}: {' '.join(str(e).split())}") from None
     res = results["MotChallenge2DBox"]["reidkit"]
     if seq not in res:
-        raise RuntimeError(f"trackeval failed: {messages}")
+        raise ValueError(f"trackeval cannot score {pred_file} against {gt_path}: {' '.join(str(messages).split())}")
     r = res[seq]["pedestrian"]
     return {"HOTA": 100 * float(np.mean(r["HOTA"]["HOTA"])), "DetA": 100 * float(np.mean(r["HOTA"]["DetA"])),
             "AssA": 100 * float(np.mean(r["HOTA"]["AssA"])), "MOTA": 100 * float(r["CLEAR"]["MOTA"]),
@@ -133,6 +151,26 @@ def evaluate_mot(gt_path: str | Path, pred_path: str | Path, num_frames: Optiona
             "frames": frames, "rules": benchmark}
 
 
-def _max_frame(text: str) -> int:
-    frames = [int(float(line.split(",")[0])) for line in text.splitlines() if line.strip()]
-    return max(frames, default=0)
+
+def _check_ids(rows: np.ndarray, path: str | Path, what: str) -> None:
+    """Ids must be whole numbers >= 1 (det.txt's -1 means "no id": detections, not tracks) and
+    unique within a frame."""
+    if not len(rows):
+        return
+    ids = rows[:, 1]
+    bad = np.flatnonzero((ids < 1) | (ids != np.round(ids)))
+    if len(bad):
+        hint = " (id -1: this looks like detections, det.txt, not tracking results)" if ids[bad[0]] == -1 else ""
+        raise ValueError(f"{path}: {what} need whole ids >= 1, frame {rows[bad[0], 0]:g} has id {ids[bad[0]]:g}{hint}")
+    pairs = rows[:, 0] * (ids.max() + 1) + ids
+    unique, counts = np.unique(pairs, return_counts=True)
+    if (counts > 1).any():
+        twice = unique[counts > 1][0]
+        frame, track = divmod(int(twice), int(ids.max()) + 1)
+        raise ValueError(f"{path}: id {track} appears twice in frame {frame}; each id is one box a frame")
+
+
+def _rows_text(rows: np.ndarray) -> str:
+    """MOTChallenge lines of ``rows`` (frame and id as integers, the rest as numbers)."""
+    lines = [f"{int(r[0])},{int(r[1])}," + ",".join(f"{v:.7g}" for v in r[2:]) for r in rows]
+    return "\n".join(lines) + ("\n" if lines else "")

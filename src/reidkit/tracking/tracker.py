@@ -164,8 +164,12 @@ class Tracker:
                                     warp)
             for t, m, c in zip(self.tracks, mean, cov):
                 t.mean, t.cov = m, c
-        for _ in range(steps):
+        # Past max_age + 1 missed frames every track has ended or been dropped: predicting further
+        # changes nothing but the count, so a jump of a million frames costs what max_age costs.
+        for _ in range(min(steps, cfg.max_age + 2)):
             self._predict()
+        for t in self.tracks:
+            t.time_since_update += max(steps - (cfg.max_age + 2), 0)
 
         high = np.flatnonzero(scores >= cfg.high_score)
         low = np.flatnonzero((scores >= cfg.low_score) & (scores < cfg.high_score))

@@ -24,7 +24,7 @@ class RankedItem:
 
     path: str
     distance: float
-    camid: int
+    camera: str  # the camera as shown under the picture ("cam 3", "lobby")
     correct: Optional[bool]  # None: not known (no labels), drawn neutral
 
 
@@ -44,8 +44,13 @@ def _png(fig) -> bytes:
 
 
 def _thumbnail(path: str | Path, size: tuple[int, int] = (64, 128)) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB").resize(size, Image.BILINEAR))
+    """The image at ``path`` resized to ``size`` (w, h); a grey tile when it cannot be read."""
+    from ..images import ImageReadError, read_image
+
+    try:
+        return np.asarray(Image.fromarray(read_image(path)).resize(size, Image.BILINEAR))
+    except ImageReadError:
+        return np.full((size[1], size[0], 3), 200, np.uint8)
 
 
 def _framed(ax, image: np.ndarray, colour: str, title: str) -> None:
@@ -58,16 +63,16 @@ def _framed(ax, image: np.ndarray, colour: str, title: str) -> None:
     ax.set_title(title, fontsize=8, color=colour)
 
 
-def rank_list_png(query_path: str | Path, query_camid: int, ranked: Sequence[RankedItem], title: str = "") -> bytes:
+def rank_list_png(query_path: str | Path, query_camera: str, ranked: Sequence[RankedItem], title: str = "") -> bytes:
     """The query and its top-k gallery images; green frames are the same person, red another,
     grey unknown."""
     fig = _figure(1.0 * (len(ranked) + 1) + 0.3, 2.6)
     axes = fig.subplots(1, len(ranked) + 1, squeeze=False)[0]
-    _framed(axes[0], _thumbnail(query_path), QUERY, f"query\ncam {query_camid + 1}")
+    _framed(axes[0], _thumbnail(query_path), QUERY, f"query\n{query_camera}")
     for i, (ax, item) in enumerate(zip(axes[1:], ranked), start=1):
         colour = NEUTRAL if item.correct is None else CORRECT if item.correct else WRONG
         _framed(ax, _thumbnail(item.path), colour,
-                f"#{i} d={item.distance:.3f}\ncam {item.camid + 1}")
+                f"#{i} d={item.distance:.3f}\n{item.camera}")
     if title:
         fig.suptitle(title, fontsize=9)
     fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.78 if title else 0.85, wspace=0.08)

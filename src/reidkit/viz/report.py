@@ -32,7 +32,7 @@ def ranked_gallery(distmat_row: np.ndarray, q_pid: int, q_camid: int, g_pids: np
     order = np.argsort(distmat_row, kind="stable")
     keep = ~((g_pids[order] == q_pid) & (g_camids[order] == q_camid))
     top = order[keep][:max_rank]
-    return [RankedItem(str(g_paths[j]), float(distmat_row[j]), int(g_camids[j]), bool(g_pids[j] == q_pid)) for j in top]
+    return [RankedItem(str(g_paths[j]), float(distmat_row[j]), f"cam {int(g_camids[j]) + 1}", bool(g_pids[j] == q_pid)) for j in top]
 
 
 def query_order(all_ap: np.ndarray, valid: np.ndarray, sort: str) -> list[tuple[int, float]]:
@@ -76,7 +76,7 @@ def write_visualization(out_dir: str | Path, q_feat: np.ndarray, g_feat: np.ndar
         """A query's rank-list figure, drawn once even when it is also in the report."""
         if i not in pngs:
             ranked = ranked_gallery(distmat[i], q_pids[i], q_camids[i], g_pids, g_camids, g_paths, max_rank)
-            pngs[i] = rank_list_png(q_paths[i], int(q_camids[i]), ranked,
+            pngs[i] = rank_list_png(q_paths[i], f"cam {int(q_camids[i]) + 1}", ranked,
                                     title=f"{Path(q_paths[i]).name}   AP {ap * 100:.1f}%")
         return pngs[i]
 

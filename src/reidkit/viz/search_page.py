@@ -11,16 +11,18 @@ from typing import Sequence
 from PIL import Image
 
 from ..fileio import atomic_write_text
+from ..images import ImageReadError, read_image
 
 
 def _thumbnail_tag(path: str | Path | None, alt: str, size: tuple[int, int] = (96, 192)) -> str:
     try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            im.thumbnail(size)
-            buf = io.BytesIO()
-            im.save(buf, format="JPEG", quality=85)
-    except (OSError, ValueError, TypeError):  # missing or unreadable source: show its name only
+        if path is None:
+            raise ImageReadError("no image")
+        im = Image.fromarray(read_image(path))
+        im.thumbnail(size)
+        buf = io.BytesIO()
+        im.save(buf, format="JPEG", quality=85)
+    except ImageReadError:  # missing or unreadable source: show its name only
         return f'<div class="missing">{html.escape(str(path or "no image"))}</div>'
     data = base64.b64encode(buf.getvalue()).decode()
     return f'<img alt="{html.escape(alt)}" src="data:image/jpeg;base64,{data}">'

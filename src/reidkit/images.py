@@ -1,0 +1,108 @@
+"""Decoding image files: the one place reidkit reads a picture from disk.
+
+Every command (extraction, galleries, evaluation, training, frames folders, pictures of results)
+goes through :func:`read_image`, so every one of them treats a bad file the same way: an
+:class:`ImageReadError` naming the file and what is wrong, which callers skip and report.
+
+- Size first: the header is read before any pixel, and an image of more than
+  :data:`MAX_PIXELS` pixels is refused (a 30000x30000 PNG of a few KB, a "decompression bomb",
+  would otherwise take gigabytes). OpenCV's decoder is only reached after that check.
+- Every pixel format becomes RGB uint8: grey, palette, grey/RGB + alpha (alpha dropped, as
+  OpenCV's colour decoding does), CMYK, and 16-bit images, which are scaled to 8 bits (PIL
+  alone would clip them to white).
+
+Two decoders, matching fast-reid's two preprocessing paths: ``pil`` (its evaluation loader)
+and ``cv2`` (its ``demo/predictor.py``, OpenCV's ``imread``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+#: Largest image, in pixels, that is decoded (an 8K frame has 33 million).
+MAX_PIXELS = 64_000_000
+DECODERS = ("pil", "cv2")
+
+
+class ImageReadError(ValueError):
+    """A file that is missing, not a decodable image, or too large to decode."""
+
+
+def _header_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the file's header, without decoding pixels."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked below, by our limit
+            with Image.open(path) as im:
+                return im.size
+    except Image.DecompressionBombError as e:
+        raise ImageReadError(f"{path}: refused, larger than {MAX_PIXELS // 1_000_000} million pixels "
+                             f"(a decompression bomb?): {e}") from None
+    except Exception as e:  # PIL's format plugins raise many types for broken files
+        raise ImageReadError(f"{path}: not a readable image ({_reason(e)})") from None
+
+
+def _reason(e: Exception) -> str:
+    text = str(e).strip() or type(e).__name__
+    return text.splitlines()[0][:200]
+
+
+def check_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) of an image file within :data:`MAX_PIXELS`, or an :class:`ImageReadError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImageReadError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
+    width, height = _header_size(path)
+    if width * height > MAX_PIXELS:
+        raise ImageReadError(f"{path}: {width}x{height} pixels, more than the limit of "
+                             f"{MAX_PIXELS // 1_000_000} million (a decompression bomb?); not decoded")
+    if width < 1 or height < 1:
+        raise ImageReadError(f"{path}: empty image ({width}x{height})")
+    return width, height
+
+
+def to_rgb8(im: Image.Image) -> np.ndarray:
+    """A PIL image of any mode as an RGB uint8 array; 16-bit and 32-bit grey are scaled, not clipped."""
+    if im.mode in ("I", "F") or im.mode.startswith("I;16"):
+        values = np.asarray(im)
+        if im.mode == "F":
+            grey = np.clip(np.nan_to_num(values), 0, 255).astype(np.uint8)
+        else:
+            # 16 bits in (PNG, TIFF); as OpenCV does, keep the high byte.
+            grey = (np.clip(values.astype(np.int64), 0, 65535) >> 8).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if im.mode != "RGB":
+        im = im.convert("RGB")
+    return np.asarray(im)
+
+
+def read_image(path: str | Path, decoder: str = "pil") -> np.ndarray:
+    """Decode ``path`` to an RGB uint8 (H, W, 3) array with ``decoder`` (``pil`` or ``cv2``)."""
+    if decoder not in DECODERS:
+        raise ValueError(f"unknown image decoder {decoder!r}: expected one of {', '.join(DECODERS)}")
+    path = Path(path)
+    check_size(path)
+    if decoder == "cv2":
+        import cv2
+
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise ImageReadError(f"{path}: not a readable image (OpenCV cannot decode it)")
+        return np.ascontiguousarray(bgr[:, :, ::-1])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                im.load()
+                return to_rgb8(im)
+    except Exception as e:
+        raise ImageReadError(f"{path}: not a readable image ({_reason(e)})") from None
+
+
+def read_pil(path: str | Path) -> Image.Image:
+    """:func:`read_image` with the ``pil`` decoder, as a PIL RGB image (for training transforms)."""
+    return Image.fromarray(read_image(path, "pil"))
