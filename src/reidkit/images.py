@@ -17,6 +17,7 @@ and ``cv2`` (its ``demo/predictor.py``, OpenCV's ``imread``).
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -39,11 +40,16 @@ def _header_size(path: Path) -> tuple[int, int]:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked below, by our limit
             with Image.open(path) as im:
                 return im.size
-    except Image.DecompressionBombError as e:
-        raise ImageReadError(f"{path}: refused, larger than {MAX_PIXELS // 1_000_000} million pixels "
-                             f"(a decompression bomb?): {e}") from None
+    except Image.DecompressionBombError as e:  # PIL's own, stricter-than-ours-times-two limit
+        found = re.search(r"\((\d+) pixels\)", str(e))
+        raise ImageReadError(_too_large(path, f"{int(found.group(1)):,}" if found else "too many")) from None
     except Exception as e:  # PIL's format plugins raise many types for broken files
         raise ImageReadError(f"{path}: not a readable image ({_reason(e)})") from None
+
+
+def _too_large(path: Path, pixels: str) -> str:
+    return (f"{path}: {pixels} pixels, more than the limit of {MAX_PIXELS // 1_000_000} million "
+            "(a decompression bomb?); not decoded")
 
 
 def _reason(e: Exception) -> str:
@@ -58,8 +64,7 @@ def check_size(path: str | Path) -> tuple[int, int]:
         raise ImageReadError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
     width, height = _header_size(path)
     if width * height > MAX_PIXELS:
-        raise ImageReadError(f"{path}: {width}x{height} pixels, more than the limit of "
-                             f"{MAX_PIXELS // 1_000_000} million (a decompression bomb?); not decoded")
+        raise ImageReadError(_too_large(path, f"{width}x{height}"))
     if width < 1 or height < 1:
         raise ImageReadError(f"{path}: empty image ({width}x{height})")
     return width, height

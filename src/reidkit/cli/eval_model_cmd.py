@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 
 from .common import plain_opts, print_json, user_errors
+from .extract_cmd import report_skipped
 
 
 @user_errors
@@ -33,9 +34,11 @@ def eval_model(
     from ..config import check_values
     from ..data.datasets import build_dataset
     from ..engine.launch import resolve_device
-    from ..engine.trainer import TestSet, evaluate_embedder, test_embedder
-    from ..evaluation import format_table
+    from ..engine.trainer import test_embedder
+    from ..evaluation import evaluate, format_table
+    from ..evaluation.evaluator import options_from_config
     from ..inference.embedder import runtime_for
+    from ..inference.extract import extract_query_gallery
     from ..inference.resolve import load_model
     from ..weights import default_weights
 
@@ -51,10 +54,12 @@ def eval_model(
     images = len(ds.query) + len(ds.gallery)
     embedder = test_embedder(cfg, model, device, runtime_for(images, device.type))
     start = time.perf_counter()
-    metrics = evaluate_embedder(cfg, embedder, TestSet(ds.name, ds.query, ds.gallery), progress=not quiet)
+    feats = extract_query_gallery(embedder, ds, progress=not quiet)
     speed = images / max(time.perf_counter() - start, 1e-9)
+    metrics = evaluate(feats.arrays, **options_from_config(cfg.TEST))
     if as_json:
         print_json(metrics)
     else:
         typer.echo(format_table(metrics, title=f"{weights} on {ds.name} ({root})"))
         typer.echo(f"embedded {images} images in {embedder.runtime} at {speed:.1f} images/s")
+    report_skipped(feats.skipped)

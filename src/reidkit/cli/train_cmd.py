@@ -48,7 +48,7 @@ def train(
     from ..engine.trainer import Trainer, evaluate_model
     from ..evaluation import format_table
 
-    from ..fileio import check_output_dir
+    from ..fileio import atomic_write_text, check_output_dir
 
     if resume and force:
         raise ValueError("give --resume (continue the run in OUTPUT_DIR) or --force (start afresh), not both")
@@ -87,7 +87,8 @@ def train(
         records = launch.train_records(cfg)
         num_classes = len({r.pid for r in records})
         model = launch.prepare_model(cfg, num_classes, device, world, local)
-        (out / "config.yaml").write_text(cfg.dump())
+        if rank == 0:
+            atomic_write_text(out / "config.yaml", cfg.dump())
         trainer = Trainer(cfg, model, records, launch.test_sets(cfg) if rank == 0 else [], out, device, rank, world,
                           progress=progress)
         if resume and (out / "last.pth").exists():

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from ..fileio import atomic_write_text
+
 PALETTE = np.array([
     (200, 30, 30), (30, 60, 160), (30, 130, 50), (230, 210, 60), (20, 20, 20), (235, 235, 235),
     (120, 120, 120), (110, 70, 40), (240, 130, 30), (130, 50, 150), (90, 170, 210), (200, 120, 160),
@@ -182,7 +184,7 @@ def _claim_output(out: Path) -> None:
         raise ValueError(f"--out {out} is not empty and was not made by 'reid data synth': "
                          "choose a new or empty folder (nothing was written)")
     out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text("written by reidkit.data.synthetic; the images here are replaced on the next run\n")
+    atomic_write_text(out / MARKER, "written by reidkit.data.synthetic; the images here are replaced on the next run\n")
 
 
 def generate(out: str | Path, num_ids: int = 100, num_cameras: int = 4, images_per_camera: int = 3,

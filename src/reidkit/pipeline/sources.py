@@ -67,6 +67,9 @@ class VideoSource(FrameSource):
                 continue
             yielded += 1
             yield number, self.cv2.cvtColor(bgr, self.cv2.COLOR_BGR2RGB)
+        if number == 0:
+            self.cap.release()
+            raise ValueError(f"{self.path}: no frame could be decoded (not a video OpenCV reads, or damaged)")
         if self.header_frames and number < self.header_frames and (self.limit is None or yielded < self.limit):
             self.problems.append(f"{self.path}: the video ended at frame {number} of the {self.header_frames} "
                                  "its header announces (truncated or damaged); results cover what was read")
