@@ -160,6 +160,10 @@ def test_eval_skips_unreadable_images_and_names_its_runtime(tmp_path):
     assert result.exit_code == 0, result.output
     assert "0001_c6s1_000001_00.png" in result.stderr and "more than the limit" in result.stderr
     assert "embedded" in result.stdout and "in torch" in result.stdout  # 96 images: too few for the export
+    result = runner.invoke(app, ["visualize", "--root", str(root), "-o", str(tmp_path / "vis"), "--num-vis", "1",
+                                 "-q"])
+    assert result.exit_code == 0 and "0001_c6s1_000001_00.png" in result.stderr, result.output
+    assert (tmp_path / "vis" / "report.html").is_file()
 
 
 # ---- cameras are names ----------------------------------------------------------------------
@@ -270,6 +274,36 @@ def test_search_html_is_checked_before_the_search(tmp_path):
 ])
 def test_config_values_out_of_range_are_refused_naming_the_key(key, value, expected):
     refused(["config", "show", "--opts", key, value], key, expected)
+
+
+#: A value of the right type but out of range for every key the config checks (validate.RULES).
+BAD_VALUES = {
+    "MODEL.DEVICE": "tpu", "MODEL.BACKBONE.LAST_STRIDE": "3", "MODEL.HEADS.NUM_CLASSES": "-1",
+    "MODEL.HEADS.EMBEDDING_DIM": "-5", "INPUT.SIZE_TRAIN": "[0, 0]", "INPUT.SIZE_TEST": "[256]",
+    "INPUT.FLIP.PROB": "1.5", "INPUT.REA.PROB": "-0.1", "INPUT.CJ.PROB": "2", "INPUT.AUTOAUG.PROB": "-1",
+    "INPUT.AUGMIX.PROB": "1.01", "INPUT.RPT.PROB": "3", "INPUT.PADDING.SIZE": "-10",
+    "DATALOADER.NUM_INSTANCE": "0", "DATALOADER.NUM_WORKERS": "-1", "SOLVER.MAX_EPOCH": "0",
+    "SOLVER.IMS_PER_BATCH": "-8", "SOLVER.BASE_LR": "0", "SOLVER.BIAS_LR_FACTOR": "-1",
+    "SOLVER.HEADS_LR_FACTOR": "0", "SOLVER.MOMENTUM": "-0.9", "SOLVER.WEIGHT_DECAY": "-1e-4",
+    "SOLVER.WEIGHT_DECAY_NORM": "-1", "SOLVER.WEIGHT_DECAY_BIAS": "-1", "SOLVER.GAMMA": "0",
+    "SOLVER.STEPS": "[10, -5]", "SOLVER.ETA_MIN_LR": "-1e-7", "SOLVER.WARMUP_FACTOR": "0",
+    "SOLVER.WARMUP_ITERS": "-1", "SOLVER.DELAY_EPOCHS": "-2", "SOLVER.FREEZE_ITERS": "-1",
+    "SOLVER.CHECKPOINT_PERIOD": "0", "SOLVER.CLIP_GRADIENTS.CLIP_VALUE": "0", "TEST.EVAL_PERIOD": "-1",
+    "TEST.IMS_PER_BATCH": "0", "TEST.METRIC": "manhattan", "TEST.AQE.QE_K": "0", "TEST.AQE.QE_TIME": "0",
+    "TEST.AQE.ALPHA": "-3", "TEST.RERANK.K1": "0", "TEST.RERANK.K2": "-6", "TEST.RERANK.LAMBDA": "1.3",
+    "SEED": "-1",
+}
+
+
+def test_every_checked_config_key_refuses_an_out_of_range_value():
+    from reidkit.config import ConfigError, load_config
+    from reidkit.config.validate import RULES
+
+    assert set(BAD_VALUES) == set(RULES)
+    for key, value in BAD_VALUES.items():
+        with pytest.raises(ConfigError, match=rf"^{key.replace('.', '[.]')} .*: expected .*\(in the defaults \+ the overrides\)"):
+            load_config(None, [key, value])
+    load_config(None, [x for key in ("SOLVER.IMS_PER_BATCH", "SOLVER.MAX_EPOCH") for x in (key, "1")])  # the edge is fine
 
 
 def test_train_refuses_bad_numbers_and_devices_before_working(tmp_path):

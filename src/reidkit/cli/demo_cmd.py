@@ -28,7 +28,7 @@ def demo(
 
     from ..checkpoint import model_from_checkpoint
     from ..data.datasets import build_dataset
-    from ..engine.trainer import TestSet, evaluate_model
+    from ..engine.trainer import TestSet, evaluate_embedder, test_embedder
     from ..evaluation import evaluate, format_comparison
     from ..fileio import check_output_dir
     from ..inference.embedder import runtime_for
@@ -51,11 +51,10 @@ def demo(
     runtime = runtime_for(len(ds.query) + len(ds.gallery))
     progress = not as_json
     with torch.inference_mode():
-        results = {
-            "default model (Lite0, ReID-trained)": evaluate_model(cfg, trained, test_set, "cpu", runtime, progress),
-            "same network, ImageNet weights only": evaluate_model(cfg, imagenet, test_set, "cpu", runtime, progress),
-            "colour histogram": evaluate(extract_query_gallery(ColorHistogramEmbedder(), ds, progress).arrays),
-        }
+        models = {name: test_embedder(cfg, model, "cpu", runtime) for name, model in
+                  (("default model (Lite0, ReID-trained)", trained), ("same network, ImageNet weights only", imagenet))}
+        results = {name: evaluate_embedder(cfg, embedder, test_set, progress) for name, embedder in models.items()}
+        results["colour histogram"] = evaluate(extract_query_gallery(ColorHistogramEmbedder(), ds, progress).arrays)
     pipeline = None
     if not no_pipeline:
         from ..pipeline.demo import run_demo_pipeline
@@ -68,7 +67,8 @@ def demo(
     keys = ("Rank-1", "Rank-5", "mAP", "mINP")
     typer.echo("")
     typer.echo(format_comparison({name: {k: m[k] for k in keys} for name, m in results.items()},
-                                 title=f"query -> gallery across cameras, {len(ds.query)} queries"))
+                                 title=f"query -> gallery across cameras, {len(ds.query)} queries "
+                                       f"(models run in {runtime})"))
     if pipeline:
         _print_pipeline(pipeline, output)
 
