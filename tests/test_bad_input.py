@@ -210,8 +210,6 @@ def test_a_format_1_gallery_is_upgraded_with_its_ids_and_vectors(tmp_path):
 
 
 def test_exclude_same_camera_reads_reidkit_crop_names(tmp_path):
-    from reidkit.cli.gallery_cmd import search  # noqa: F401  (the command exists)
-
     folder = tmp_path / "crops"
     folder.mkdir()
     for i, cam in enumerate(("door_1", "door_1", "lobby")):

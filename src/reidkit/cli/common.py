@@ -7,7 +7,6 @@ import functools
 import json
 import math
 import os
-import re
 import sys
 from typing import Any, Callable, Optional
 
@@ -15,6 +14,7 @@ import click
 import typer
 
 from ..config import ConfigError
+from ..config.validate import DEVICE_PATTERN
 from ..data.datasets import DatasetError
 from ..retrieval.gallery import GalleryError
 from ..retrieval.index import IndexFileError
@@ -22,7 +22,6 @@ from ..retrieval.index import IndexFileError
 USER_ERRORS = (ConfigError, DatasetError, GalleryError, IndexFileError, FileNotFoundError, ValueError,
                ConnectionError, OSError)
 DEBUG_ENV = "REIDKIT_DEBUG"
-DEVICE_PATTERN = re.compile(r"cpu|cuda(:\d+)?|mps")
 
 
 def _message(exc: BaseException) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,7 +82,7 @@ def test_embedder(cfg, model: nn.Module, device: torch.device | str = "cpu", run
 
     return Embedder.from_model(unwrap(model), tuple(cfg.INPUT.SIZE_TEST), device=str(device), runtime=runtime,
                                flip=cfg.TEST.FLIP.ENABLED, batch_size=cfg.TEST.IMS_PER_BATCH,
-                               workers=max(1, cfg.DATALOADER.NUM_WORKERS))
+                               workers=max(1, min(cfg.DATALOADER.NUM_WORKERS, os.cpu_count() or 1)))
 
 
 def evaluate_embedder(cfg, embedder, test_set: TestSet, progress: bool = False) -> dict[str, float]:

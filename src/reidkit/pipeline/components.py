@@ -3,14 +3,11 @@ the benchmarks)."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
 from ..detection.base import Detections
-
-logger = logging.getLogger(__name__)
 
 DetectFn = Callable[[object, int], Detections]
 
