@@ -567,10 +567,17 @@ def test_no_subcommand_prints_a_traceback_on_bad_input(tmp_path):
         ["track", str(junk), "-o", str(tmp_path / "t"), "--reid", "none"],
         ["track-eval", "--gt", str(junk), "--pred", str(junk)], ["demo", "--root", str(tmp_path), "--no-pipeline"],
     ]
-    for args in cases:
-        run = subprocess.run([*REID, *args], capture_output=True, text=True, timeout=300)
-        assert run.returncode == 2 and "Traceback" not in run.stderr, (args, run.stderr[-3000:])
-        lines = run.stderr.strip().splitlines()
+    # two at a time: each is mostly one core importing torch
+    runs = []
+    for start in range(0, len(cases), 2):
+        procs = [subprocess.Popen([*REID, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for args in cases[start:start + 2]]
+        for p in procs:
+            stderr = p.communicate(timeout=300)[1]
+            runs.append((p.args[len(REID):], p.returncode, stderr))
+    for args, code, stderr in runs:
+        assert code == 2 and "Traceback" not in stderr, (args, stderr[-3000:])
+        lines = stderr.strip().splitlines()
         assert lines[-1].startswith("error: ") and sum(ln.startswith("error:") for ln in lines) == 1, (args, lines)
     pipe = subprocess.run(f"{sys.executable} -m reidkit.cli.main config show | head -1", shell=True,
                           capture_output=True, text=True, timeout=120)
