@@ -551,9 +551,28 @@ def test_data_synth_names_bad_options(tmp_path):
 
 # ---- no traceback reaches a user ------------------------------------------------------------
 
+PROBE = """
+import contextlib, io, json, sys, traceback
+from reidkit.cli.main import app
+results = []
+for args in json.loads(sys.argv[1]):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            app(args, prog_name="reid")
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+        except BaseException:
+            code, _ = 1, err.write(traceback.format_exc())
+    results.append([args, code, err.getvalue()])
+print(json.dumps(results))
+"""
+
+
 @pytest.mark.slow
 def test_no_subcommand_prints_a_traceback_on_bad_input(tmp_path):
-    """The real console entry point (not the test runner) on a bad input of each subcommand."""
+    """The console entry point (not the test runner) on a bad input of each subcommand."""
     junk = tmp_path / "junk.jpg"
     junk.write_bytes(b"not an image")
     npz = tmp_path / "x.npz"
@@ -567,15 +586,11 @@ def test_no_subcommand_prints_a_traceback_on_bad_input(tmp_path):
         ["track", str(junk), "-o", str(tmp_path / "t"), "--reid", "none"],
         ["track-eval", "--gt", str(junk), "--pred", str(junk)], ["demo", "--root", str(tmp_path), "--no-pipeline"],
     ]
-    # two at a time: each is mostly one core importing torch
-    runs = []
-    for start in range(0, len(cases), 2):
-        procs = [subprocess.Popen([*REID, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for args in cases[start:start + 2]]
-        for p in procs:
-            stderr = p.communicate(timeout=300)[1]
-            runs.append((p.args[len(REID):], p.returncode, stderr))
-    for args, code, stderr in runs:
+    # One fresh process calls the console entry point (``reid = reidkit.cli.main:app``) once per case,
+    # as the script would; an exception escaping it is what would reach the user as a traceback.
+    run = subprocess.run([sys.executable, "-c", PROBE, json.dumps(cases)], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    for args, code, stderr in json.loads(run.stdout.strip().splitlines()[-1]):
         assert code == 2 and "Traceback" not in stderr, (args, stderr[-3000:])
         lines = stderr.strip().splitlines()
         assert lines[-1].startswith("error: ") and sum(ln.startswith("error:") for ln in lines) == 1, (args, lines)
