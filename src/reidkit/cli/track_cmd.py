@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ..pipeline.components import DETECTOR_HELP
+from ..pipeline.components import DEFAULT_DETECTOR, DETECTOR_HELP
 from .common import print_json, user_errors
 
 
@@ -17,7 +17,11 @@ def track(
                                                          "--detector mot:DET.txt)."),
     output: Path = typer.Option(..., "--output", "-o", help="Folder for tracks.txt, tracklets, crops, tracks.mp4."),
     camera: Optional[str] = typer.Option(None, "--camera", help="Camera name (default: the input's name)."),
-    detector: str = typer.Option("ssdlite", "--detector", "-d", help=DETECTOR_HELP),
+    detector: str = typer.Option(DEFAULT_DETECTOR, "--detector", "-d", help=DETECTOR_HELP),
+    det_size: Optional[str] = typer.Option(None, "--det-size", help="Detector input WIDTHxHEIGHT, multiples of 32 "
+                                                                   "(YOLO kinds; default the model's own, 416x416 "
+                                                                   "for YOLOX-Nano). Larger finds smaller people: "
+                                                                   "e.g. 1088x608 for 1080p video."),
     reid: Optional[str] = typer.Option(None, "--reid", "--embedder",
                                        help="Appearance model: default, none (motion-only), MODEL.onnx or a "
                                             "checkpoint (run in onnxruntime). Default: the --gallery's own model "
@@ -57,7 +61,10 @@ def track(
         if reid == "none":
             raise ValueError("--gallery needs appearance features: drop --reid none")
     config = TrackerConfig(max_age=max_age)
-    detect, det_name, public = make_detector(detector, score, have_frames=source is not None)
+    from ..detection.yolo import parse_size
+
+    size = None if det_size is None else parse_size(det_size)[::-1]
+    detect, det_name, public = make_detector(detector, score, have_frames=source is not None, input_size=size)
     gallery = embedder = None
     try:
         if source is None:

@@ -1,11 +1,16 @@
 """YOLO-family detectors the user brings as ONNX files, run by onnxruntime (person class only).
 
-Two output layouts, told apart by shape:
+Output layouts, told apart by shape and values:
 
 - ``(1, 4 + C, N)``: Ultralytics YOLOv8/YOLO11 (and YOLOv5u) exports: box centre, size, then C
   class scores;
-- ``(1, N, 5 + C)``: YOLOv5 and YOLOX exports: box centre, size, objectness, then C class
-  scores (a box's score is objectness x class score).
+- ``(1, N, 5 + C)``: YOLOv5 and decoded YOLOX exports: box centre, size, objectness, then C class
+  scores (a box's score is objectness x class score);
+- ``(1, N, 5 + C)`` raw YOLOX grid outputs (official exports without ``decode_in_inference``,
+  e.g. the bundled YOLOX-Nano): one row per cell of the stride 8, 16 and 32 grids, row-major in
+  that order; centre = (offset + cell) x stride, size = exp(log size) x stride. Told from decoded
+  rows by N (the cell count of the input size) and by the centres, which decoded rows give in
+  pixels and raw rows as offsets of a cell or two.
 
 Preprocessing follows the exporter: Ultralytics/YOLOv5 letterbox the RGB frame to the input size
 (centred, grey 114 padding) and scale to [0, 1]; YOLOX (``style="yolox"``) pads at the bottom and
@@ -25,6 +30,72 @@ from .base import Detections, Detector, check_frame, nms
 
 STYLES = ("ultralytics", "yolox")
 PAD_VALUE = 114
+YOLOX_STRIDES = (8, 16, 32)
+#: Raw centre offsets stay within a few cells; decoded centres are pixels across the input.
+RAW_OFFSET_LIMIT = 8.0
+
+
+def yolox_grid(input_hw: tuple[int, int], strides: tuple[int, ...] = YOLOX_STRIDES) -> tuple[np.ndarray, np.ndarray]:
+    """(cell corner x, y (N, 2), stride (N, 1)) of YOLOX's grids for ``input_hw``, in its row order."""
+    cells, scale = [], []
+    for s in strides:
+        gy, gx = np.meshgrid(np.arange(input_hw[0] // s), np.arange(input_hw[1] // s), indexing="ij")
+        cells.append(np.stack([gx.ravel(), gy.ravel()], axis=1))
+        scale.append(np.full((gx.size, 1), s))
+    return np.concatenate(cells).astype(np.float32), np.concatenate(scale).astype(np.float32)
+
+
+def is_raw_yolox(rows: np.ndarray, input_hw: tuple[int, int]) -> bool:
+    """Whether ``(N, 5 + C)`` rows are YOLOX's undecoded grid outputs for an input of ``input_hw``."""
+    cells = sum((input_hw[0] // s) * (input_hw[1] // s) for s in YOLOX_STRIDES)
+    return len(rows) == cells and float(np.median(np.abs(rows[:, :2]))) < RAW_OFFSET_LIMIT
+
+
+def decode_yolox(rows: np.ndarray, input_hw: tuple[int, int]) -> np.ndarray:
+    """Raw YOLOX rows with their centres and sizes turned into input pixels (scores untouched)."""
+    cell, stride = yolox_grid(input_hw)
+    out = np.array(rows, np.float32, copy=True)
+    out[:, :2] = (out[:, :2] + cell) * stride
+    out[:, 2:4] = np.exp(np.clip(out[:, 2:4], -20, 20)) * stride
+    return out
+
+
+def check_input_size(size_wh: tuple[int, int], option: str = "--det-size") -> tuple[int, int]:
+    """A detector input size (width, height): positive multiples of 32, as YOLO's strides need."""
+    w, h = (int(v) for v in size_wh)
+    if w < 32 or h < 32 or w % 32 or h % 32:
+        raise ValueError(f"{option} {w}x{h}: width and height must be multiples of 32 (e.g. 416x416, 512x384)")
+    return w, h
+
+
+def parse_size(text: str, option: str = "--det-size") -> tuple[int, int]:
+    """``"512x384"`` -> (512, 384), width first; a clear error otherwise."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"{option} {text!r}: expected WIDTHxHEIGHT, e.g. 512x384") from None
+    return check_input_size((w, h), option)
+
+
+def with_dynamic_input(model: Path) -> bytes:
+    """The ONNX model at ``model`` with the height and width of its image input (and its outputs'
+    sizes) made symbolic, so it runs at other input sizes; for graphs that reshape with -1 and
+    resize by scales, as YOLO exports do. The file itself is not changed."""
+    import onnx
+
+    proto = onnx.load(str(model))
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    if len(dims) != 4:
+        raise ValueError(f"{model}: expected an image input (1, 3, H, W), got {len(dims)} dimensions")
+    for d, name in ((dims[2], "height"), (dims[3], "width")):
+        d.ClearField("dim_value")
+        d.dim_param = name
+    del proto.graph.value_info[:]  # shapes inferred for the export's size; onnxruntime infers them anew
+    for k, output in enumerate(proto.graph.output):
+        for i, d in enumerate(output.type.tensor_type.shape.dim[1:], start=1):
+            d.ClearField("dim_value")
+            d.dim_param = f"output{k}_dim{i}"
+    return proto.SerializeToString()
 
 
 def letterbox(frame: np.ndarray, size: tuple[int, int], centred: bool) -> tuple[np.ndarray, float, tuple[int, int]]:
@@ -58,6 +129,18 @@ def parse_yolo_output(output: np.ndarray, num_classes: Optional[int] = None) -> 
     return out[:, :4], out[:, 4:5] * out[:, 5:]  # (N, 5 + C): objectness x class
 
 
+BUNDLED_YOLOX = Path(__file__).resolve().parent / "models" / "yolox_nano.onnx"
+
+
+def bundled_yolox() -> Path:
+    """The YOLOX-Nano ONNX file shipped in the package (Megvii's weights, Apache-2.0; see the
+    NOTICE beside it)."""
+    if not BUNDLED_YOLOX.is_file():
+        raise FileNotFoundError(f"the bundled detector {BUNDLED_YOLOX} is missing from this install: reinstall "
+                                "reidkit, or give --detector yolox:YOUR_MODEL.onnx")
+    return BUNDLED_YOLOX
+
+
 class YoloOnnxDetector(Detector):
     """A YOLO-family ONNX model; keeps boxes whose best class is ``person_class`` (0 in COCO) with
     score >= threshold."""
@@ -67,6 +150,8 @@ class YoloOnnxDetector(Detector):
     def __init__(self, path: str | Path, score_threshold: float = 0.3, nms_threshold: float = 0.5,
                  person_class: int = 0, style: str = "ultralytics", input_size: Optional[tuple[int, int]] = None,
                  threads: Optional[int] = None, spinning: bool = False):
+        """``input_size`` (height, width), multiples of 32: the model's own when None; a model with a
+        fixed input is made dynamic in memory for another size."""
         from ..onnx_session import ort_session
 
         if style not in STYLES:
@@ -75,18 +160,31 @@ class YoloOnnxDetector(Detector):
         if not self.path.is_file():
             raise FileNotFoundError(f"YOLO ONNX model not found: {self.path} (reidkit never downloads weights: "
                                     "export one, e.g. `yolo export model=yolov8n.pt format=onnx`)")
+        if input_size is not None:
+            check_input_size((input_size[1], input_size[0]))
         self.session = ort_session(self.path, threads=threads, spinning=spinning)
         inp = self.session.get_inputs()[0]
-        self.input_name = inp.name
         shape = inp.shape
         if len(shape) != 4 or shape[1] != 3:
             raise ValueError(f"{self.path}: expected an image input (1, 3, H, W), got {shape}")
         fixed = all(isinstance(d, int) for d in shape[2:])
-        self.input_size = tuple(int(d) for d in shape[2:]) if fixed else (input_size or (640, 640))
+        own = tuple(int(d) for d in shape[2:]) if fixed else None
+        self.input_size = tuple(input_size or own or (640, 640))
+        if fixed and self.input_size != own:
+            self.session = ort_session(with_dynamic_input(self.path), threads=threads, spinning=spinning,
+                                       name=str(self.path))
+        self.input_name = inp.name
         self.score_threshold = float(score_threshold)
         self.nms_threshold = float(nms_threshold)
         self.person_class = int(person_class)
         self.style = style
+        try:  # one blank frame now, so that an output of no known layout is reported at once
+            self.detect(np.zeros((*self.input_size, 3), np.uint8))
+        except ValueError as e:
+            raise ValueError(f"{self.path}: {e}") from None
+        except Exception as e:  # onnxruntime's own errors for inputs the graph cannot take
+            raise ValueError(f"{self.path}: cannot run at input {self.input_size[1]}x{self.input_size[0]} "
+                             f"({str(e).splitlines()[0][:200]})") from None
 
     def _input(self, frame: np.ndarray) -> tuple[np.ndarray, float, tuple[int, int]]:
         image, scale, pad = letterbox(frame, self.input_size, centred=self.style == "ultralytics")
@@ -98,7 +196,11 @@ class YoloOnnxDetector(Detector):
 
     def detect(self, frame: np.ndarray) -> Detections:
         x, scale, (left, top) = self._input(check_frame(frame))
-        boxes, scores = parse_yolo_output(self.session.run(None, {self.input_name: x})[0])
+        output = self.session.run(None, {self.input_name: x})[0]
+        rows = output[0] if output.ndim == 3 and output.shape[0] == 1 else output
+        if self.style == "yolox" and rows.ndim == 2 and rows.shape[1] > 5 and is_raw_yolox(rows, self.input_size):
+            output = decode_yolox(rows, self.input_size)
+        boxes, scores = parse_yolo_output(output)
         if self.person_class >= scores.shape[1]:
             raise ValueError(f"{self.path}: {scores.shape[1]} classes, no class {self.person_class}")
         score = scores[:, self.person_class]

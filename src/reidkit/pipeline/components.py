@@ -13,22 +13,35 @@ DetectFn = Callable[[object, int], Detections]
 
 
 @dataclass(frozen=True)
+class DetectorOptions:
+    """What every ``--detector`` kind may be given: the score threshold and, for kinds that take
+    one, the input size (height, width)."""
+
+    score: float = 0.3
+    input_size: Optional[tuple[int, int]] = None
+
+
+@dataclass(frozen=True)
 class DetectorKind:
     """A ``--detector`` kind: how to build it from its argument (``kind:ARG``), and what it needs."""
 
-    build: Callable[[str, float], tuple[DetectFn, Optional[object]]]  # (detect, MOTDetections or None)
+    build: Callable[[str, DetectorOptions], tuple[DetectFn, Optional[object]]]  # (detect, MOTDetections or None)
     argument: Optional[str]  # what follows "kind:", or None when the kind takes none
+    argument_optional: bool  # the kind also runs without it (a bundled default)
     needs_frames: bool
+    sized: bool  # takes --det-size
     help: str
 
 
 DETECTORS: dict[str, DetectorKind] = {}
+DEFAULT_DETECTOR = "yolox"
 
 
-def register_detector(name: str, argument: Optional[str], help: str, needs_frames: bool = True):
+def register_detector(name: str, argument: Optional[str], help: str, needs_frames: bool = True,
+                      argument_optional: bool = False, sized: bool = False):
     """Register a detector kind under ``name`` (the registry ``--detector`` reads)."""
     def wrap(build):
-        DETECTORS[name] = DetectorKind(build, argument, needs_frames, help)
+        DETECTORS[name] = DetectorKind(build, argument, argument_optional, needs_frames, sized, help)
         return build
     return wrap
 
@@ -37,69 +50,81 @@ def _per_frame(detector) -> tuple[DetectFn, None]:
     return (lambda frame, number: detector.detect(frame)), None
 
 
-@register_detector("ssdlite", None, "the bundled SSDLite pedestrian detector (default)")
-def _ssdlite(arg: str, score: float):
+@register_detector("yolox", "MODEL.onnx", "YOLOX-Nano, bundled (the default; Apache-2.0), or your own YOLOX "
+                   "ONNX export after the colon", argument_optional=True, sized=True)
+def _yolox(arg: str, opts: DetectorOptions):
+    from ..detection.yolo import YoloOnnxDetector, bundled_yolox
+
+    return _per_frame(YoloOnnxDetector(arg or bundled_yolox(), score_threshold=opts.score, style="yolox",
+                                       input_size=opts.input_size))
+
+
+@register_detector("ssdlite", None, "the bundled SSDLite pedestrian detector (300x300)")
+def _ssdlite(arg: str, opts: DetectorOptions):
     from ..detection import SSDLiteDetector
 
-    return _per_frame(SSDLiteDetector(score_threshold=score))
+    return _per_frame(SSDLiteDetector(score_threshold=opts.score))
 
 
 @register_detector("hog", None, "OpenCV's HOG people detector")
-def _hog(arg: str, score: float):
+def _hog(arg: str, opts: DetectorOptions):
     from ..detection.hog import HOGDetector
 
     return _per_frame(HOGDetector())
 
 
-@register_detector("onnx", "MODEL.onnx", "a YOLOv5/v8/11-style ONNX export")
-def _onnx(arg: str, score: float):
+@register_detector("onnx", "MODEL.onnx", "a YOLOv5/v8/11-style ONNX export", sized=True)
+def _onnx(arg: str, opts: DetectorOptions):
     from ..detection.yolo import YoloOnnxDetector
 
-    return _per_frame(YoloOnnxDetector(arg, score_threshold=score))
+    return _per_frame(YoloOnnxDetector(arg, score_threshold=opts.score, input_size=opts.input_size))
 
 
-@register_detector("yolox", "MODEL.onnx", "a YOLOX ONNX export")
-def _yolox(arg: str, score: float):
-    from ..detection.yolo import YoloOnnxDetector
-
-    return _per_frame(YoloOnnxDetector(arg, score_threshold=score, style="yolox"))
-
-
-@register_detector("yolo", "MODEL.pt", "needs the optional, AGPL ultralytics package (.onnx: as onnx:)")
-def _yolo(arg: str, score: float):
+@register_detector("yolo", "MODEL.pt", "needs the optional, AGPL ultralytics package (.onnx: as onnx:)", sized=True)
+def _yolo(arg: str, opts: DetectorOptions):
     from ..detection.yolo import UltralyticsDetector, YoloOnnxDetector
 
     if arg.endswith(".onnx"):
-        return _per_frame(YoloOnnxDetector(arg, score_threshold=score))
-    return _per_frame(UltralyticsDetector(arg, score_threshold=score))
+        return _per_frame(YoloOnnxDetector(arg, score_threshold=opts.score, input_size=opts.input_size))
+    return _per_frame(UltralyticsDetector(arg, score_threshold=opts.score))
 
 
 @register_detector("mot", "DET.txt", "MOTChallenge public detections; without a video the run is motion-only",
                    needs_frames=False)
-def _mot(arg: str, score: float):
+def _mot(arg: str, opts: DetectorOptions):
     from ..tracking.mot import MOTDetections
 
     dets = MOTDetections(arg)
     return (lambda frame, number: dets.for_frame(number)), dets
 
 
+def _spelling(name: str, kind: DetectorKind) -> str:
+    if kind.argument is None:
+        return name
+    return f"{name}[:{kind.argument}]" if kind.argument_optional else f"{name}:{kind.argument}"
+
+
 def _usage() -> str:
-    return ", ".join(name + (f":{kind.argument}" if kind.argument else "") for name, kind in DETECTORS.items())
+    return ", ".join(_spelling(name, kind) for name, kind in DETECTORS.items())
 
 
-DETECTOR_HELP = "; ".join(f"{name}{':' + k.argument if k.argument else ''}: {k.help}" for name, k in DETECTORS.items())
+DETECTOR_HELP = "; ".join(f"{_spelling(name, k)}: {k.help}" for name, k in DETECTORS.items())
 
 
-def make_detector(spec: str, score: float, have_frames: bool = True):
-    """(detect(frame, number) function, name, MOTDetections or None) for a --detector value."""
+def make_detector(spec: str, score: float, have_frames: bool = True, input_size: Optional[tuple[int, int]] = None):
+    """(detect(frame, number) function, name, MOTDetections or None) for a --detector value;
+    ``input_size`` (height, width) for the kinds that take ``--det-size``."""
     name, _, arg = spec.partition(":")
     kind = DETECTORS.get(name)
-    if kind is None or bool(arg) != (kind.argument is not None):
+    if kind is None or (arg and kind.argument is None) or (not arg and kind.argument and not kind.argument_optional):
         raise ValueError(f"--detector {spec!r}: expected one of {_usage()}")
     if kind.needs_frames and not have_frames:
         without = ", ".join(f"{n}:{k.argument}" for n, k in DETECTORS.items() if not k.needs_frames)
         raise ValueError(f"give a video or frames folder (only --detector {without} runs without one)")
-    detect, public = kind.build(arg, score)
+    if input_size is not None and not kind.sized:
+        sized = ", ".join(n for n, k in DETECTORS.items() if k.sized)
+        raise ValueError(f"--det-size applies to the YOLO detectors ({sized}), not to --detector {name}")
+    detect, public = kind.build(arg, DetectorOptions(score, input_size))
     return detect, (f"{name}:{Path(arg).name}" if arg else name), public
 
 

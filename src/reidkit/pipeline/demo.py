@@ -17,12 +17,11 @@ from ..fileio import atomic_write
 def run_demo_pipeline(video: Path, out: Path, top_k: int = 5) -> dict[str, Any]:
     """Returns a summary; writes ``out/first``, ``out/second`` (tracks, crops, MP4), ``out/gallery``
     and ``out/search.png``."""
-    from ..detection import SSDLiteDetector
     from ..inference.model_id import model_spec, spec_name
     from ..retrieval import Gallery
     from ..retrieval.gallery import DB_NAME
     from ..viz.figures import RankedItem, rank_list_png
-    from .components import make_embedder
+    from .components import DEFAULT_DETECTOR, make_detector, make_embedder
     from .sources import VideoSource
     from .track import run_tracking
 
@@ -32,13 +31,12 @@ def run_demo_pipeline(video: Path, out: Path, top_k: int = 5) -> dict[str, Any]:
     if total < 20:
         raise ValueError(f"{video}: {total} frames; the demo needs at least 20")
     half = total // 2
-    detector = SSDLiteDetector()
+    detect, _, _ = make_detector(DEFAULT_DETECTOR, 0.3)
     embedder = make_embedder("default")
     gallery_dir = out / "gallery"
     if (gallery_dir / DB_NAME).exists():  # a previous demo's gallery: start afresh
         shutil.rmtree(gallery_dir)
     spec = model_spec(None, [], None, None, embedder.preprocess, False)
-    detect = lambda frame, number: detector.detect(frame)  # noqa: E731
     summary: dict[str, Any] = {}
     with Gallery.create(gallery_dir, spec_name(spec), embedder.dim, model_spec=spec) as gallery:
         first = run_tracking(VideoSource(video, limit=half), detect, embedder, camera="cam1", output=out / "first",

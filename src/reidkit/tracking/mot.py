@@ -145,7 +145,9 @@ def evaluate_mot(gt_path: str | Path, pred_path: str | Path, num_frames: Optiona
         raise ValueError(f"trackeval cannot score {pred_file} against {gt_path}: {' '.join(str(messages).split())}")
     r = res[seq]["pedestrian"]
     return {"HOTA": 100 * float(np.mean(r["HOTA"]["HOTA"])), "DetA": 100 * float(np.mean(r["HOTA"]["DetA"])),
-            "AssA": 100 * float(np.mean(r["HOTA"]["AssA"])), "MOTA": 100 * float(r["CLEAR"]["MOTA"]),
+            "AssA": 100 * float(np.mean(r["HOTA"]["AssA"])),
+            **{k: 100 * float(np.mean(r["HOTA"][k])) for k in ("DetRe", "DetPr", "AssRe", "AssPr", "LocA")},
+            "MOTA": 100 * float(r["CLEAR"]["MOTA"]),
             "MOTP": 100 * float(r["CLEAR"]["MOTP"]), "IDF1": 100 * float(r["Identity"]["IDF1"]),
             "IDSW": int(r["CLEAR"]["IDSW"]), "GT_IDs": int(r["Count"]["GT_IDs"]) if "Count" in r else None,
             "frames": frames, "rules": benchmark}
