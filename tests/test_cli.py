@@ -109,6 +109,23 @@ def test_demo_ranks_the_default_model_above_both_baselines_then_runs_the_pipelin
     assert len(hits) == 5 and all(h["frame"] <= 100 and Path(h["source"]).is_file() for h in hits)
     assert all(a["score"] >= b["score"] for a, b in zip(hits, hits[1:]))
     assert Path(pipeline["search"]["picture"]).stat().st_size > 10_000
+    # The query is a person of the clip's ground truth seen in both halves, and each hit is judged
+    # by that ground truth, recomputed here from the shipped annotations and the tracks written.
+    from reidkit.samples import PETS09_CLIP_GT
+    from reidkit.tracking.mot import read_mot, truth_identities
+
+    gt = read_mot(PETS09_CLIP_GT, "ground truth")
+    first = read_mot(pipeline["first_half"]["outputs"]["mot"], "tracks")
+    tracks = [type("T", (), {"track_id": int(i), "frames": first[first[:, 1] == i, 0],
+                             "boxes": first[first[:, 1] == i, 2:6] + np.c_[np.zeros((int((first[:, 1] == i).sum()), 2)),
+                                                                          first[first[:, 1] == i, 2:4]]})()
+              for i in np.unique(first[:, 1])]
+    people = truth_identities(tracks, gt)
+    who = pipeline["search"]["query_person"]
+    assert who is not None and who in people.values() and 100 < pipeline["search"]["query_frames"][0] <= 200
+    for hit in hits:
+        assert hit["person"] == people[hit["track_id"]]
+        assert hit["right"] == (None if hit["person"] is None else hit["person"] == who)
 
 
 def test_eval_features_takes_test_settings_from_a_config(expected, tmp_path):

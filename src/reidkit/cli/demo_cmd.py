@@ -58,9 +58,9 @@ def demo(
     pipeline = None
     if not no_pipeline:
         from ..pipeline.demo import run_demo_pipeline
-        from ..samples import PETS09_CLIP
+        from ..samples import PETS09_CLIP, PETS09_CLIP_GT
 
-        pipeline = run_demo_pipeline(video or PETS09_CLIP, output)
+        pipeline = run_demo_pipeline(video or PETS09_CLIP, output, truth=None if video else PETS09_CLIP_GT)
     if as_json:
         print_json({"metrics": results, **({"pipeline": pipeline} if pipeline else {})})
         return
@@ -83,8 +83,13 @@ def _print_pipeline(p: dict, output: Path) -> None:
     if isinstance(search, str):
         typer.echo(search)
         return
+    who = search.get("query_person")
     typer.echo(f"searched the first half's gallery for track {search['query_track']} of the second half "
-               f"(frames {search['query_frames'][0]}-{search['query_frames'][1]}):")
+               f"(frames {search['query_frames'][0]}-{search['query_frames'][1]}"
+               + (f", person {who} in the ground truth" if who is not None else "") + "):")
+    verdict = {True: "right: the same person", False: "wrong: another person", None: "not in the ground truth"}
     for rank, hit in enumerate(search["hits"], start=1):
-        typer.echo(f"  #{rank} track {hit.get('track_id')} (frames from {hit.get('frame')}), cosine {hit['score']:.3f}")
+        judged = f"; {verdict[hit['right']]}" if who is not None else ""
+        typer.echo(f"  #{rank} track {hit.get('track_id')} (frames from {hit.get('frame')}), cosine {hit['score']:.3f}"
+                   f"{judged}")
     typer.echo(f"rank list picture: {search['picture']}")

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from ..fileio import atomic_write
 
 
-def run_demo_pipeline(video: Path, out: Path, top_k: int = 5) -> dict[str, Any]:
+def run_demo_pipeline(video: Path, out: Path, top_k: int = 5, truth: Optional[Path] = None) -> dict[str, Any]:
     """Returns a summary; writes ``out/first``, ``out/second`` (tracks, crops, MP4), ``out/gallery``
-    and ``out/search.png``."""
+    and ``out/search.png``. With ``truth`` (MOTChallenge ground truth of the video), the query is a
+    person seen in both halves and every hit is marked right or wrong."""
     from ..inference.model_id import model_spec, spec_name
     from ..retrieval import Gallery
     from ..retrieval.gallery import DB_NAME
@@ -46,6 +47,16 @@ def run_demo_pipeline(video: Path, out: Path, top_k: int = 5) -> dict[str, Any]:
         summary["first_half"] = first.summary()
         summary["second_half"] = second.summary()
         candidates = [t for t in second.tracklets if t.crop is not None and t.mean_feature is not None]
+        person: dict[int, Optional[int]] = {}
+        in_first: dict[int, Optional[int]] = {}
+        if truth is not None:
+            from ..tracking.mot import read_mot, truth_identities
+
+            gt = read_mot(truth, "ground truth")
+            person, in_first = truth_identities(second.tracklets, gt), truth_identities(first.tracklets, gt)
+            both = [t for t in candidates if person.get(t.track_id) is not None
+                    and person[t.track_id] in in_first.values()]
+            candidates = both or candidates
         if not candidates or not len(gallery):
             summary["search"] = "nobody to search for"
             return summary
@@ -55,10 +66,19 @@ def run_demo_pipeline(video: Path, out: Path, top_k: int = 5) -> dict[str, Any]:
 
         atomic_write(query_path, lambda f: Image.fromarray(query.crop).save(f, format="JPEG", quality=92))
         hits = gallery.search(query.mean_feature, top_k)[0]
-    ranked = [RankedItem(h.source, 1.0 - h.score, h.camera or "?", None) for h in hits if h.source]
-    png = rank_list_png(query_path, "cam1", ranked, title=f"track {query.track_id} of the second half "
-                                                   f"(frames {half + 1}-{total}) searched in the first half's tracks")
+    who = person.get(query.track_id)
+
+    def right(hit) -> Optional[bool]:
+        found = in_first.get(hit.track_id)
+        return None if who is None or found is None else found == who
+    ranked = [RankedItem(h.source, 1.0 - h.score, f"track {h.track_id}", right(h)) for h in hits if h.source]
+    known = f" (person {who})" if who is not None else ""
+    png = rank_list_png(query_path, f"track {query.track_id}", ranked,
+                        title=f"track {query.track_id}{known}, frames {half + 1}-{total}, in the tracks of frames 1-{half}"
+                              + ("\ngreen: the same person, red: another (ground truth)" if who is not None else ""))
     picture = atomic_write(out / "search.png", lambda f: f.write(png))
     summary["search"] = {"query_track": query.track_id, "query_frames": [int(query.frames[0]), int(query.frames[-1])],
-                         "hits": [h.to_dict() for h in hits], "picture": str(picture)}
+                         "query_person": who, "hits": [{**h.to_dict(), "person": in_first.get(h.track_id),
+                                                        "right": right(h)} for h in hits],
+                         "picture": str(picture)}
     return summary

@@ -154,6 +154,35 @@ def evaluate_mot(gt_path: str | Path, pred_path: str | Path, num_frames: Optiona
 
 
 
+
+def truth_identities(tracklets, gt: np.ndarray, min_iou: float = 0.5) -> dict[int, Optional[int]]:
+    """The ground-truth person each track id follows: the id its boxes overlap (IoU >= ``min_iou``)
+    in most of its frames, if that is at least half of them; None otherwise. ``gt``: rows of
+    :func:`read_mot`."""
+    from .matching import iou_matrix
+
+    votes: dict[int, dict[int, int]] = {}
+    seen: dict[int, int] = {}
+    by_frame = {int(f): gt[gt[:, 0] == f] for f in np.unique(gt[:, 0])}
+    for t in tracklets:
+        for frame, box in zip(t.frames, t.boxes):
+            seen[t.track_id] = seen.get(t.track_id, 0) + 1
+            rows = by_frame.get(int(frame))
+            if rows is None or not len(rows):
+                continue
+            truth = rows[:, 2:6].copy()
+            truth[:, 2:] += truth[:, :2]
+            overlap = iou_matrix(np.asarray(box, np.float64)[None], truth)[0]
+            if overlap.max() >= min_iou:
+                person = int(rows[int(overlap.argmax()), 1])
+                votes.setdefault(t.track_id, {})[person] = votes.setdefault(t.track_id, {}).get(person, 0) + 1
+    out: dict[int, Optional[int]] = {}
+    for track_id, n in seen.items():
+        person, count = max(votes.get(track_id, {}).items(), key=lambda kv: kv[1], default=(None, 0))
+        out[track_id] = person if count * 2 >= n else None
+    return out
+
+
 def _check_ids(rows: np.ndarray, path: str | Path, what: str) -> None:
     """Ids must be whole numbers >= 1 (det.txt's -1 means "no id": detections, not tracks) and
     unique within a frame."""

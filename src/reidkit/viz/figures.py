@@ -66,7 +66,7 @@ def _framed(ax, image: np.ndarray, colour: str, title: str) -> None:
 def rank_list_png(query_path: str | Path, query_camera: str, ranked: Sequence[RankedItem], title: str = "") -> bytes:
     """The query and its top-k gallery images; green frames are the same person, red another,
     grey unknown."""
-    fig = _figure(1.0 * (len(ranked) + 1) + 0.3, 2.6)
+    fig = _figure(1.0 * (len(ranked) + 1) + 0.3, 2.6 if "\n" not in title else 2.8)
     axes = fig.subplots(1, len(ranked) + 1, squeeze=False)[0]
     _framed(axes[0], _thumbnail(query_path), QUERY, f"query\n{query_camera}")
     for i, (ax, item) in enumerate(zip(axes[1:], ranked), start=1):
@@ -75,7 +75,8 @@ def rank_list_png(query_path: str | Path, query_camera: str, ranked: Sequence[Ra
                 f"#{i} d={item.distance:.3f}\n{item.camera}")
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.78 if title else 0.85, wspace=0.08)
+    top = 0.85 if not title else 0.78 if "\n" not in title else 0.72
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=top, wspace=0.08)
     return _png(fig)
 
 
