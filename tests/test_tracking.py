@@ -229,3 +229,56 @@ def test_camera_pan_breaks_motion_tracking_unless_compensated():
     assert any(len(v) > 1 for v in ids(False).values())
     with pytest.raises(ValueError, match="2x3 transform"):
         Tracker().update(np.zeros((1, 4)) + [0, 0, 10, 20], np.ones(1), None, 1, np.eye(3))
+
+
+def test_gaps_inside_a_tracklet_are_filled_by_linear_interpolation():
+    from reidkit.tracking.tracker import Tracklet
+
+    frames = np.array([1, 2, 5, 20])  # a 2-frame gap (3, 4) and a 14-frame gap
+    boxes = np.array([[0, 0, 10, 20], [3, 0, 13, 20], [12, 6, 22, 26], [50, 0, 60, 20]], np.float32)
+    feats = np.eye(4, 3, dtype=np.float32)
+    t = Tracklet("c", 7, frames, boxes, np.array([0.9, 0.8, 0.5, 0.7], np.float32), feats).filled(10)
+    np.testing.assert_array_equal(t.frames, [1, 2, 3, 4, 5, 20])
+    np.testing.assert_allclose(t.boxes[2], [6, 2, 16, 22])
+    np.testing.assert_allclose(t.boxes[3], [9, 4, 19, 24])
+    np.testing.assert_allclose(t.scores, [0.9, 0.8, 0.5, 0.5, 0.5, 0.7])  # the lower neighbour's
+    np.testing.assert_array_equal(t.observed, [True, True, False, False, True, True])
+    assert np.isnan(t.features[2:4]).all() and (t.features[[0, 1, 4, 5]] == feats).all()
+    np.testing.assert_allclose(t.mean_feature, Tracklet("c", 7, frames, boxes, t.scores[[0, 1, 4, 5]],
+                                                        feats).mean_feature)  # the fill adds no appearance
+
+
+def test_a_tracker_fills_short_gaps_and_smooths_boxes_with_the_kalman_estimate():
+    scene = [[(0, person_box(100 + 5 * f), 0.9)] if f not in (4, 5) else [] for f in range(12)]
+    for smoothing in (0.0, 0.5):
+        tracker = Tracker(TrackerConfig(box_smoothing=smoothing))
+        run(tracker, scene, None)
+        (t,) = tracker.finish()
+        np.testing.assert_array_equal(t.frames, np.arange(1, 13))  # frames 5 and 6 filled
+        observed = t.boxes[t.observed]
+        detections = np.stack([person_box(100 + 5 * f) for f in range(12) if f not in (4, 5)])
+        if smoothing == 0.0:
+            np.testing.assert_allclose(observed, detections, atol=1e-4)
+        else:  # half-way to the Kalman estimate: inside the detection's neighbourhood, not on it
+            assert 0 < np.abs(observed - detections).max() < 5
+
+
+def test_without_features_faint_boxes_must_overlap_more():
+    """Motion only, the box distance is 1 - IoU x score (ByteTrack): an IoU of 0.3 matches a box of
+    score 0.9 (distance 0.73 <= 0.8) but not one of score 0.5 (0.85)."""
+    for score, same in ((0.9, True), (0.5, False)):
+        tracker = Tracker(TrackerConfig(high_score=0.3, new_track_score=0.3, n_init=1))
+        tracker.update(person_box(100)[None], np.array([0.9]), None, 1)
+        moved = person_box(100 + 40 * (1 - 0.3) / 1.3)[None]  # IoU 0.3 with the first box, same size
+        assert iou_matrix(person_box(100)[None], moved)[0, 0] == pytest.approx(0.3, abs=1e-6)
+        tracker.update(moved, np.array([score]), None, 2)
+        ids = {t.track_id for t in tracker.finish()}
+        assert (len(ids) == 1) == same, (score, ids)
+
+
+def test_scores_that_are_not_probabilities_start_tracks_lower():
+    assert TrackerConfig.for_scores(True).new_track_score == 0.65
+    assert TrackerConfig.for_scores(False).new_track_score == 0.3
+    assert TrackerConfig.for_scores(False, max_age=5).max_age == 5
+    with pytest.raises(ValueError, match="box_smoothing"):
+        TrackerConfig(box_smoothing=1.5)

@@ -26,7 +26,9 @@ def track(
                                        help="Appearance model: default, none (motion-only), MODEL.onnx or a "
                                             "checkpoint (run in onnxruntime). Default: the --gallery's own model "
                                             "when it exists, else the shipped model."),
-    score: float = typer.Option(0.3, "--score", min=0.0, max=1.0, help="Detector score threshold, in [0, 1]."),
+    score: float = typer.Option(0.1, "--score", min=0.0, max=1.0,
+                                help="Detector score threshold, in [0, 1]: boxes from 0.1 help keep occluded people "
+                                     "(matched by overlap only); tracks start from 0.65."),
     gallery_dir: Optional[Path] = typer.Option(None, "--gallery", help="Add each tracklet to this gallery "
                                                                          "(created for the --reid model if missing)."),
     stride: int = typer.Option(1, "--stride", min=1, help="Use every N-th frame."),
@@ -48,6 +50,7 @@ def track(
     """
     from tqdm import tqdm
 
+    from ..detection.yolo import parse_size
     from ..fileio import check_output_dir
     from ..pipeline import NoFrames, open_source, run_tracking
     from ..pipeline.components import make_detector, make_embedder
@@ -60,11 +63,9 @@ def track(
         check_output_dir(gallery_dir, "--gallery")
         if reid == "none":
             raise ValueError("--gallery needs appearance features: drop --reid none")
-    config = TrackerConfig(max_age=max_age)
-    from ..detection.yolo import parse_size
-
     size = None if det_size is None else parse_size(det_size)[::-1]
     detect, det_name, public = make_detector(detector, score, have_frames=source is not None, input_size=size)
+    config = TrackerConfig.for_scores(public is None or not public.rescaled, max_age=max_age)
     gallery = embedder = None
     try:
         if source is None:

@@ -169,7 +169,7 @@ def save_tracklets(output: Path, tracklets: list[Tracklet], camera: str, fps: fl
     from PIL import Image
 
     crops = output / "crops"
-    entries, arrays = [], {"frames": [], "boxes": [], "scores": [], "features": [], "mean_features": []}
+    entries, arrays = [], {"frames": [], "boxes": [], "scores": [], "observed": [], "features": [], "mean_features": []}
     offset = 0
     for i, t in enumerate(tracklets):
         crop_path = None
@@ -186,6 +186,7 @@ def save_tracklets(output: Path, tracklets: list[Tracklet], camera: str, fps: fl
         arrays["frames"].append(t.frames)
         arrays["boxes"].append(t.boxes)
         arrays["scores"].append(t.scores)
+        arrays["observed"].append(np.ones(len(t.frames), bool) if t.observed is None else t.observed)
         if t.features is not None:
             arrays["features"].append(t.features)
             arrays["mean_features"].append(t.mean_feature)

@@ -7,13 +7,24 @@ Each frame (``Tracker.update``):
    the smaller of the box distance (1 - IoU) and the appearance distance (cosine distance of the
    detection's ReID feature to the track's moving-average feature); appearance only counts near
    the prediction (IoU distance <= ``proximity``) for tracks seen last frame, and within the
-   Kalman gate (Mahalanobis, 95%) for tracks lost for longer;
+   Kalman gate (Mahalanobis, 95%) for tracks lost for longer. Without features the box distance
+   is 1 - IoU x score, as ByteTrack weighs it: a faint box must overlap more;
 3. the confirmed tracks left over are matched to weak detections (``low_score`` <= score <
    ``high_score``) by IoU alone (ByteTrack's second association: occluded people score low);
 4. tentative tracks are matched to the confident detections left over;
-5. unmatched confident detections start tentative tracks, confirmed after ``n_init`` hits
-   (immediately in the first frame); tentative tracks missing a frame are dropped; confirmed
-   tracks missing more than ``max_age`` frames end and become :class:`Tracklet` s.
+5. unmatched detections of at least ``new_track_score`` start tentative tracks, confirmed after
+   ``n_init`` hits (immediately in the first frame); tentative tracks missing a frame are
+   dropped; confirmed tracks missing more than ``max_age`` frames end and become
+   :class:`Tracklet` s.
+
+Output boxes are the detection averaged with the Kalman estimate (``box_smoothing``), and a
+tracklet's gaps of up to ``fill_gaps`` frames (a missed detection, an occlusion) are filled by
+linear interpolation when it ends (marked in ``Tracklet.observed``).
+
+Scores: the defaults suit detectors whose scores are probabilities (YOLOX, SSDLite, YOLO), where
+a new track needs 0.65: above what static look-alikes get (a sign in PETS09 scores 0.52).
+Public detection files (MOTChallenge ``det.txt``) carry other scores, rescaled min-max to
+[0, 1]: :meth:`TrackerConfig.for_scores` lets tracks start from 0.3 there.
 
 Re-entry: a person who leaves the view (or stays hidden) longer than ``max_age`` would come back
 with a new id. Ended tracks stay in an identity memory for ``reentry_window`` frames; when a new
@@ -40,24 +51,38 @@ TENTATIVE, CONFIRMED = "tentative", "confirmed"
 
 @dataclass
 class TrackerConfig:
+    """Thresholds and windows; measured choices in the README's tracking section."""
+
     high_score: float = 0.3
     low_score: float = 0.1
-    new_track_score: float = 0.3
-    n_init: int = 3
+    new_track_score: float = 0.65
+    n_init: int = 2
     max_age: int = 30
     match_distance: float = 0.8  # stage 2/4 and the fused cost: at least 0.2 IoU, or appearance
     low_match_distance: float = 0.5  # stage 3: weak boxes need IoU >= 0.5
-    appearance_distance: float = 0.35  # cosine distance under which appearance may match
+    appearance_distance: float = 0.25  # cosine distance under which appearance may match
     # Appearance counts only where IoU >= 0.2 (tracks seen last frame): on PETS09 frames 1-400
     # with SSDLite, 0.2 gave HOTA 35.5 / IDF1 53.4 / 50 ID switches, 0.5 gave 32.1 / 47.6 / 72.
     proximity: float = 0.8
-    feature_momentum: float = 0.9
+    feature_momentum: float = 0.8
     reentry_window: int = 600
-    reentry_distance: float = 0.25
+    reentry_distance: float = 0.1
+    box_smoothing: float = 0.5  # weight of the Kalman estimate in each output box
+    fill_gaps: int = 10  # frames of a gap inside a tracklet filled by interpolation (0: none)
+
+    @classmethod
+    def for_scores(cls, probabilities: bool, **overrides) -> "TrackerConfig":
+        """The defaults for detectors whose scores are probabilities; for scores that are not (a
+        MOTChallenge ``det.txt`` of scores outside [0, 1], rescaled min-max by ``MOTDetections``),
+        tracks start from 0.3."""
+        return cls(**({} if probabilities else {"new_track_score": 0.3}), **overrides)
 
     def __post_init__(self) -> None:
         if not 0 <= self.low_score <= self.high_score:
             raise ValueError(f"need 0 <= low_score <= high_score, got {self.low_score}, {self.high_score}")
+        if not 0 <= self.box_smoothing <= 1 or self.fill_gaps < 0:
+            raise ValueError(f"need box_smoothing in [0, 1] and fill_gaps >= 0, got {self.box_smoothing}, "
+                             f"{self.fill_gaps}")
         if self.n_init < 1 or self.max_age < 1:
             raise ValueError(f"n_init and max_age must be >= 1, got {self.n_init}, {self.max_age}")
 
@@ -100,6 +125,37 @@ class Tracklet:
     scores: np.ndarray  # (N,)
     features: Optional[np.ndarray]  # (N, D) per-frame features (NaN rows: not embedded), or None
     crop: Optional[np.ndarray] = None  # RGB crop of the best-scoring observation, when kept
+    observed: Optional[np.ndarray] = None  # (N,) False for frames filled by interpolation; None: all observed
+
+    def filled(self, max_gap: int) -> "Tracklet":
+        """This tracklet with its gaps of at most ``max_gap`` frames filled by linear interpolation
+        of the boxes on either side (score: the lower of the two; no feature)."""
+        steps = np.diff(self.frames)
+        fill = np.flatnonzero((steps > 1) & (steps <= max_gap))
+        if not len(fill):
+            return self
+        frames, boxes, scores, observed = [self.frames[:1]], [self.boxes[:1]], [self.scores[:1]], [np.ones(1, bool)]
+        feats = [self.features[:1]] if self.features is not None else None
+        gaps = set(fill.tolist())
+        for i in range(1, len(self.frames)):
+            if i - 1 in gaps:
+                missing = np.arange(self.frames[i - 1] + 1, self.frames[i])
+                w = ((missing - self.frames[i - 1]) / steps[i - 1])[:, None]
+                frames.append(missing)
+                boxes.append(((1 - w) * self.boxes[i - 1] + w * self.boxes[i]).astype(np.float32))
+                scores.append(np.full(len(missing), min(self.scores[i - 1], self.scores[i]), np.float32))
+                observed.append(np.zeros(len(missing), bool))
+                if feats is not None:
+                    feats.append(np.full((len(missing), self.features.shape[1]), np.nan, np.float32))
+            frames.append(self.frames[i:i + 1])
+            boxes.append(self.boxes[i:i + 1])
+            scores.append(self.scores[i:i + 1])
+            observed.append(np.ones(1, bool) if self.observed is None else self.observed[i:i + 1])
+            if feats is not None:
+                feats.append(self.features[i:i + 1])
+        return Tracklet(self.camera, self.track_id, np.concatenate(frames), np.concatenate(boxes),
+                        np.concatenate(scores), np.concatenate(feats) if feats is not None else None, self.crop,
+                        np.concatenate(observed))
 
     @property
     def mean_feature(self) -> Optional[np.ndarray]:
@@ -134,6 +190,7 @@ class Tracker:
         self._memory: list[tuple[int, int, np.ndarray]] = []  # (id, last frame, mean feature) of ended tracks
         self._frame: Optional[int] = None
         self._first_frame = True
+        self._scores = np.zeros(0)  # this frame's detection scores
 
     # -- one frame ----------------------------------------------------------------------------
     def update(self, boxes: np.ndarray, scores: np.ndarray, embeddings: Optional[np.ndarray], frame: int,
@@ -171,6 +228,7 @@ class Tracker:
         for t in self.tracks:
             t.time_since_update += max(steps - (cfg.max_age + 2), 0)
 
+        self._scores = np.asarray(scores, np.float64)
         high = np.flatnonzero(scores >= cfg.high_score)
         low = np.flatnonzero((scores >= cfg.low_score) & (scores < cfg.high_score))
         confirmed = [t for t in self.tracks if t.state == CONFIRMED]
@@ -216,6 +274,8 @@ class Tracker:
             return [], list(tracks), list(dets)
         predicted = np.stack([t.box for t in tracks])
         cost = 1.0 - iou_matrix(predicted, boxes[dets])
+        if fused and feats is None:  # motion only: ByteTrack's score-weighted overlap
+            cost = 1.0 - (1.0 - cost) * self._scores[dets][None, :]
         if fused and feats is not None:
             nan = np.full(feats.shape[1], np.nan)
             mine = np.stack([nan if t.feature is None else t.feature for t in tracks])
@@ -240,6 +300,9 @@ class Tracker:
         track.hits += 1
         track.time_since_update = 0
         track.frames.append(frame)
+        w = self.cfg.box_smoothing
+        if w:
+            box = (1 - w) * np.asarray(box, np.float64) + w * track.box
         track.boxes.append(np.asarray(box, np.float32))
         track.scores.append(float(score))
         if feat is not None and np.isfinite(feat).all():
@@ -302,8 +365,9 @@ class Tracker:
         if track.features:  # one row per observation; NaN where no feature was computed
             features = np.full((len(track.frames), len(track.features[0])), np.nan, np.float32)
             features[track.feature_at] = np.stack(track.features)
-        return Tracklet(self.camera, track.id, np.array(track.frames, np.int64), np.stack(track.boxes),
-                        np.array(track.scores, np.float32), features, track.best_crop)
+        tracklet = Tracklet(self.camera, track.id, np.array(track.frames, np.int64), np.stack(track.boxes),
+                            np.array(track.scores, np.float32), features, track.best_crop)
+        return tracklet.filled(self.cfg.fill_gaps) if self.cfg.fill_gaps > 1 else tracklet
 
     def finish(self) -> list[Tracklet]:
         """End every confirmed track; all tracklets of the run, by id then start frame."""
