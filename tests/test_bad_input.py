@@ -395,6 +395,24 @@ def test_track_refuses_a_start_past_the_end_and_scores_outside_0_1(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def test_track_names_a_bad_detector_file_or_size(tmp_path):
+    from test_yolo import constant_model
+
+    folder = frames(tmp_path, 2)
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    strange = constant_model(tmp_path / "strange.onnx", np.zeros((1, 3, 4), np.float32))
+    common = ["-o", tmp_path / "o", "--reid", "none"]
+    refused(["track", folder, *common, "--detector", f"yolox:{tmp_path / 'none.onnx'}"], "none.onnx", "never downloads")
+    refused(["track", folder, *common, "--detector", f"yolox:{junk}"], "junk.onnx", "cannot load it")
+    refused(["track", folder, *common, "--detector", f"onnx:{strange}"], "strange.onnx", "unrecognised YOLO output")
+    refused(["track", folder, *common, "--det-size", "500x384"], "--det-size 500x384", "multiples of 32")
+    refused(["track", folder, *common, "--det-size", "big"], "--det-size 'big'", "WIDTHxHEIGHT")
+    refused(["track", folder, *common, "--detector", "ssdlite", "--det-size", "512x384"], "--det-size",
+            "YOLO detectors")
+    assert not (tmp_path / "o").exists()
+
+
 def test_track_into_a_gallery_uses_the_gallerys_model_or_refuses(tmp_path):
     import torch
 
