@@ -130,22 +130,52 @@ def test_tracker_input_errors():
         TrackerConfig(low_score=0.8, high_score=0.5)
 
 
-def test_only_boxes_that_need_appearance_are_embedded():
-    from reidkit.pipeline.track import needs_appearance
-
+def test_only_boxes_whose_appearance_can_matter_are_embedded():
     tracker = Tracker()
     feats = distinct_features(2)
     boxes = np.array([person_box(100), person_box(300)])
     tracker.update(boxes, np.array([0.9, 0.9]), np.stack([feats[0], feats[1]]), 1)  # confirmed at once
-    same = np.array([person_box(102), person_box(600), person_box(200)])
-    # continues track 1 plainly / nobody there / between nobody: only the first can skip
-    assert needs_appearance(tracker, same, 2, refresh=5).tolist() == [False, True, True]
-    assert needs_appearance(tracker, same, 6, refresh=5).tolist() == [True, True, True]  # appearance too old
-    assert needs_appearance(tracker, same, 2, refresh=1).all()  # refresh 1: embed everything
+    same = np.array([person_box(102), person_box(600), person_box(200), person_box(450)])
+    scores = np.array([0.9, 0.9, 0.9, 0.5])
+    # continues track 1 alone / starts a track / starts a track / nobody to match, too weak to start one
+    assert tracker.needs_appearance(same, scores, 2, refresh=10).tolist() == [False, True, True, False]
+    assert tracker.needs_appearance(same, scores, 2, refresh=1).tolist() == [True] * 4  # refresh 1: every box
+    assert not tracker.needs_appearance(same, np.full(4, 0.2), 2, refresh=1).any()  # weak boxes: IoU only
+    for frame in range(2, 11):  # both seen every frame, never re-embedded
+        tracker.update(boxes, np.array([0.9, 0.9]), None, frame)
+    # track 1's feature is 10 frames old: due
+    assert tracker.needs_appearance(same, scores, 11, refresh=10).tolist() == [True, True, True, False]
+
     crowded = Tracker()
     crowded.update(np.array([person_box(100), person_box(125)]), np.array([0.9, 0.9]),
                    np.stack([feats[0], feats[1]]), 1)
-    assert needs_appearance(crowded, np.array([person_box(102)]), 2, refresh=5).tolist() == [True]  # ambiguous
+    # near both tracks: appearance decides between them
+    assert crowded.needs_appearance(np.array([person_box(102)]), np.array([0.9]), 2, refresh=10).tolist() == [True]
+
+    lost = Tracker()
+    lost.update(np.array([person_box(100)]), np.array([0.9]), feats[0][None], 1)
+    # unseen for 4 frames: a box near it may be that person again, only appearance can tell
+    assert lost.needs_appearance(np.array([person_box(104)]), np.array([0.9]), 5, refresh=10).tolist() == [True]
+
+
+def test_boxes_of_two_overlapping_people_leave_feature_memory_alone():
+    feats = distinct_features(3)
+    tracker = Tracker(TrackerConfig(crowded_overlap=0.3))
+    tracker.update(np.array([person_box(100), person_box(150), person_box(400)]), np.full(3, 0.9),
+                   np.stack([feats[0], feats[1], feats[2]]), 1)
+    # frame 2: the first two overlap (IoU 0.33) and their crops would mix both people
+    boxes = np.array([person_box(112), person_box(132), person_box(402)])
+    mixed = (feats[0] + feats[1]) / np.linalg.norm(feats[0] + feats[1])
+    tracker.update(boxes, np.full(3, 0.9), np.stack([mixed, mixed, feats[0]]), 2)
+    by_start = {round(float(t.boxes[0][0])): t for t in tracker.tracks}
+    np.testing.assert_allclose(by_start[100].feature, feats[0])
+    np.testing.assert_allclose(by_start[150].feature, feats[1])
+    assert by_start[100].last_embedded == by_start[150].last_embedded == 1
+    assert by_start[400].last_embedded == 2 and not np.allclose(by_start[400].feature, feats[2])
+    trusting = Tracker(TrackerConfig(crowded_overlap=1.0))  # the check off: the mixed crops get in
+    trusting.update(np.array([person_box(100), person_box(150)]), np.full(2, 0.9), np.stack([feats[0], feats[1]]), 1)
+    trusting.update(boxes[:2], np.full(2, 0.9), np.stack([mixed, mixed]), 2)
+    assert all(t.last_embedded == 2 for t in trusting.tracks)
 
 
 def textured_frame(h: int = 360, w: int = 480, seed: int = 0) -> np.ndarray:

@@ -10,16 +10,20 @@ import pytest
 from reidkit.detection.yolo import YoloOnnxDetector, letterbox, parse_yolo_output
 
 
-def constant_model(path, output: np.ndarray, size: int = 640):
-    """An ONNX model with an image input whose output is ``output`` whatever the image."""
+def constant_model(path, output: np.ndarray, size: int = 640, any_size: bool = False):
+    """An ONNX model with an image input whose output is ``output`` whatever the image; it runs
+    only at ``size`` x ``size`` (as exports with baked-in grids do) unless ``any_size``."""
     import onnx
     from onnx import helper, numpy_helper
 
-    nodes = [helper.make_node("ReduceMean", ["images"], ["mean"], keepdims=0),
-             helper.make_node("Mul", ["mean", "zero"], ["nothing"]),
-             helper.make_node("Add", ["table", "nothing"], ["output0"])]
+    reduce = [helper.make_node("ReduceMean", ["images"], ["mean"], keepdims=0)] if any_size else [
+        helper.make_node("Reshape", ["images", "flat"], ["pixels"]),
+        helper.make_node("ReduceMean", ["pixels"], ["mean"], keepdims=0)]
+    nodes = reduce + [helper.make_node("Mul", ["mean", "zero"], ["nothing"]),
+                      helper.make_node("Add", ["table", "nothing"], ["output0"])]
     inits = [numpy_helper.from_array(output.astype(np.float32), "table"),
-             numpy_helper.from_array(np.array(0, np.float32), "zero")]
+             numpy_helper.from_array(np.array(0, np.float32), "zero"),
+             numpy_helper.from_array(np.array([3 * size * size], np.int64), "flat")]
     graph = helper.make_graph(nodes, "yolo", [helper.make_tensor_value_info("images", onnx.TensorProto.FLOAT,
                                                                             [1, 3, size, size])],
                               [helper.make_tensor_value_info("output0", onnx.TensorProto.FLOAT, list(output.shape))],
@@ -48,6 +52,22 @@ def test_ultralytics_layout_maps_boxes_back_to_the_frame(tmp_path):
     np.testing.assert_allclose(found.xyxy[0], [324, 168, 444, 408], atol=1e-3)
     # (550, 100, 650, 200) -> (660, 24, 780, 144), clipped to the 768 px wide frame.
     np.testing.assert_allclose(found.xyxy[1], [660, 24, 768, 144], atol=1e-3)
+
+
+def test_models_that_take_any_size_get_the_frame_padded_to_a_multiple_of_32_only(tmp_path):
+    n, classes = 50, 3
+    out = np.zeros((1, 4 + classes, n), np.float32)
+    out[0, :4, 0], out[0, 4, 0] = [320, 320, 100, 200], 0.9
+    det = YoloOnnxDetector(constant_model(tmp_path / "any.onnx", out, any_size=True), score_threshold=0.3)
+    assert det.fits_frame and det.network_size((576, 768)) == (480, 640)
+    assert det.network_size((1080, 1920)) == (384, 640)  # 360 rows, padded up to 384
+    assert det.network_size((768, 576)) == (640, 480)
+    x, scale, pad = det._input(FRAME)
+    assert x.shape == (1, 3, 480, 640) and pad == (0, 0)
+    # (270, 220, 370, 420) in the input, no bar, times 6/5
+    np.testing.assert_allclose(det.detect(FRAME).xyxy[0], [324, 264, 444, 504], atol=1e-3)
+    baked = YoloOnnxDetector(constant_model(tmp_path / "baked.onnx", out), score_threshold=0.3)
+    assert not baked.fits_frame and baked.network_size((576, 768)) == (640, 640)
 
 
 def test_yolox_layout_uses_objectness_times_class_and_top_left_padding(tmp_path):

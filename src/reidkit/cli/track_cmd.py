@@ -35,7 +35,7 @@ def track(
     start: int = typer.Option(1, "--start", min=1, help="First frame number to use."),
     max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames."),
     max_age: int = typer.Option(30, "--max-age", min=1, help="Frames a lost track is kept before it ends."),
-    reid_every: int = typer.Option(5, "--reid-every", min=1,
+    reid_every: int = typer.Option(10, "--reid-every", min=1,
                                    help="Re-embed a box that plainly continues its track only if the track's "
                                         "appearance is this many frames old (1: embed every box)."),
     cmc: bool = typer.Option(False, "--cmc", help="Compensate camera motion (panning, shaking camera) with "

@@ -170,14 +170,20 @@ class YoloOnnxDetector(Detector):
         fixed = all(isinstance(d, int) for d in shape[2:])
         own = tuple(int(d) for d in shape[2:]) if fixed else None
         self.input_size = tuple(input_size or own or (640, 640))
-        if fixed and self.input_size != own:
-            self.session = ort_session(with_dynamic_input(self.path), threads=threads, spinning=spinning,
-                                       name=str(self.path))
         self.input_name = inp.name
         self.score_threshold = float(score_threshold)
         self.nms_threshold = float(nms_threshold)
         self.person_class = int(person_class)
         self.style = style
+        self.fits_frame = False  # inputs trimmed to the frame's shape (padding to a multiple of 32 only)
+        if fixed:  # made dynamic in memory: for another size, and to trim the padding when it runs so
+            dynamic = ort_session(with_dynamic_input(self.path), threads=threads, spinning=spinning,
+                                  name=str(self.path))
+            self.fits_frame = self._runs_trimmed(dynamic)
+            if self.input_size != own or self.fits_frame:
+                self.session = dynamic
+        else:
+            self.fits_frame = self._runs_trimmed(self.session)
         try:  # one blank frame now, so that an output of no known layout is reported at once
             self.detect(np.zeros((*self.input_size, 3), np.uint8))
         except ValueError as e:
@@ -186,8 +192,31 @@ class YoloOnnxDetector(Detector):
             raise ValueError(f"{self.path}: cannot run at input {self.input_size[1]}x{self.input_size[0]} "
                              f"({str(e).splitlines()[0][:200]})") from None
 
+    def _runs_trimmed(self, session) -> bool:
+        """Whether ``session`` runs at an input shorter than the full size (graphs with grids or
+        anchors baked in for one size do not): then frames are padded only to a multiple of 32."""
+        h, w = self.input_size
+        trimmed = (max(32, (h // 2) // 32 * 32), w)
+        if trimmed == (h, w):
+            return False
+        try:
+            session.run(None, {self.input_name: np.zeros((1, 3, *trimmed), np.float32)})
+        except Exception:  # onnxruntime's own errors for shapes the graph cannot take
+            return False
+        return True
+
+    def network_size(self, frame_hw: tuple[int, int]) -> tuple[int, int]:
+        """The (height, width) a frame of ``frame_hw`` is fed at: the input size, or, for models that
+        take any size, the frame scaled to fit it and padded up to a multiple of 32 only (a 4:3
+        frame at 416x416 runs at 416x320: the same boxes for three quarters of the work)."""
+        if not self.fits_frame:
+            return self.input_size
+        scale = min(self.input_size[0] / frame_hw[0], self.input_size[1] / frame_hw[1])
+        return tuple(min(size, -(-int(round(side * scale)) // 32) * 32)
+                     for side, size in zip(frame_hw, self.input_size))
+
     def _input(self, frame: np.ndarray) -> tuple[np.ndarray, float, tuple[int, int]]:
-        image, scale, pad = letterbox(frame, self.input_size, centred=self.style == "ultralytics")
+        image, scale, pad = letterbox(frame, self.network_size(frame.shape[:2]), centred=self.style == "ultralytics")
         if self.style == "yolox":
             x = image[:, :, ::-1].astype(np.float32)  # BGR, 0-255
         else:
@@ -198,8 +227,9 @@ class YoloOnnxDetector(Detector):
         x, scale, (left, top) = self._input(check_frame(frame))
         output = self.session.run(None, {self.input_name: x})[0]
         rows = output[0] if output.ndim == 3 and output.shape[0] == 1 else output
-        if self.style == "yolox" and rows.ndim == 2 and rows.shape[1] > 5 and is_raw_yolox(rows, self.input_size):
-            output = decode_yolox(rows, self.input_size)
+        fed = x.shape[2:]
+        if self.style == "yolox" and rows.ndim == 2 and rows.shape[1] > 5 and is_raw_yolox(rows, fed):
+            output = decode_yolox(rows, fed)
         boxes, scores = parse_yolo_output(output)
         if self.person_class >= scores.shape[1]:
             raise ValueError(f"{self.path}: {scores.shape[1]} classes, no class {self.person_class}")

@@ -33,6 +33,7 @@ class TrackingResult:
     seconds: dict[str, float]
     reentries: int
     problems: list[str] = field(default_factory=list)
+    crops_embedded: int = 0
     outputs: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -42,7 +43,8 @@ class TrackingResult:
     def summary(self) -> dict[str, Any]:
         total = max(sum(self.seconds.values()), 1e-9)
         return {"frames": self.frames, "tracks": len({t.track_id for t in self.tracklets}),
-                "tracklets": len(self.tracklets), "reentries_restored": self.reentries, "fps": self.frames / total,
+                "tracklets": len(self.tracklets), "reentries_restored": self.reentries, "crops_embedded": self.crops_embedded,
+                "fps": self.frames / total,
                 "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
                 "share": {k: round(v / total, 3) for k, v in self.seconds.items()},
                 "problems": self.problems, "outputs": self.outputs}
@@ -60,26 +62,6 @@ def crops_of(frame: np.ndarray, boxes: np.ndarray) -> tuple[list[np.ndarray], np
     return crops, ok
 
 
-def needs_appearance(tracker: Tracker, boxes: np.ndarray, frame: int, refresh: int) -> np.ndarray:
-    """Which boxes to embed: all but those that plainly continue one track seen last frame (IoU
-    >= 0.6 with it, < 0.2 with any other) whose appearance was updated less than ``refresh``
-    frames ago. Weak boxes are matched by IoU alone anyway."""
-    from ..tracking.matching import iou_matrix
-
-    need = np.ones(len(boxes), bool)
-    recent = [t for t in tracker.tracks if t.id and t.time_since_update == 0 and t.feature is not None]
-    if refresh <= 1 or not recent or not len(boxes):
-        return need
-    overlap = iou_matrix(np.stack([t.boxes[-1] for t in recent]), boxes)
-    for j in range(len(boxes)):
-        best = int(np.argmax(overlap[:, j]))
-        others = np.delete(overlap[:, j], best)
-        fresh = frame - recent[best].last_embedded < refresh
-        if overlap[best, j] >= 0.6 and (others < 0.2).all() and fresh:
-            need[j] = False
-    return need
-
-
 def run_tracking(source: FrameSource, detect: Callable[[np.ndarray, int], Detections], embedder=None,
                  config: TrackerConfig = TrackerConfig(), camera: str = "0", output: Optional[Path] = None,
                  video: bool = True, gallery=None, progress: Optional[Callable[[int], None]] = None,
@@ -88,7 +70,7 @@ def run_tracking(source: FrameSource, detect: Callable[[np.ndarray, int], Detect
 
     ``embedder`` (an :class:`~reidkit.inference.Embedder`) adds appearance; without it the tracker
     is motion-only. ``refresh`` > 1 skips embedding boxes that plainly continue a track whose
-    appearance is at most that many frames old (see :func:`needs_appearance`). ``camera_motion``
+    appearance is at most that many frames old (see :meth:`Tracker.needs_appearance`). ``camera_motion``
     (a :class:`~reidkit.tracking.camera_motion.CameraMotion`) compensates a moving camera. A
     source may yield ``None`` frames (public detections without video): then there are no crops,
     features or video, only tracks.
@@ -97,7 +79,7 @@ def run_tracking(source: FrameSource, detect: Callable[[np.ndarray, int], Detect
     seconds = {"decode": 0.0, "detect": 0.0, "embed": 0.0, "track": 0.0, "output": 0.0}
     annotator = None
     rows: list[tuple[int, int, np.ndarray, float]] = []
-    frames = 0
+    frames = embedded = 0
     it = iter(source)
     while True:
         start = time.perf_counter()
@@ -111,18 +93,21 @@ def run_tracking(source: FrameSource, detect: Callable[[np.ndarray, int], Detect
         det = detect(frame, number)
         det = det[det.score >= config.low_score]
         seconds["detect"] += time.perf_counter() - start
+        start = time.perf_counter()
+        warp = camera_motion.estimate(frame, det.xyxy) if camera_motion is not None and frame is not None else None
+        seconds["track"] += time.perf_counter() - start
         feats = None
         start = time.perf_counter()
         if embedder is not None and frame is not None and len(det):
-            wanted = (det.score >= config.high_score) & needs_appearance(tracker, det.xyxy, number, refresh)
+            wanted = tracker.needs_appearance(det.xyxy, det.score, number, refresh, warp)
             crops, ok = crops_of(frame, det.xyxy[wanted])
             feats = np.full((len(det), embedder.dim), np.nan, np.float32)
             if crops:
                 idx = np.flatnonzero(wanted)[ok]
                 feats[idx] = embedder.embed(crops)
+                embedded += len(crops)
         seconds["embed"] += time.perf_counter() - start
         start = time.perf_counter()
-        warp = camera_motion.estimate(frame, det.xyxy) if camera_motion is not None and frame is not None else None
         active = tracker.update(det.xyxy, det.score, feats, number, warp)
         seconds["track"] += time.perf_counter() - start
         start = time.perf_counter()
@@ -144,7 +129,7 @@ def run_tracking(source: FrameSource, detect: Callable[[np.ndarray, int], Detect
     tracklets = tracker.finish()
     for t in tracklets:
         rows += [(int(f), t.track_id, b, float(s)) for f, b, s in zip(t.frames, t.boxes, t.scores)]
-    result = TrackingResult(tracklets, frames, seconds, tracker.reentries, list(source.problems))
+    result = TrackingResult(tracklets, frames, seconds, tracker.reentries, list(source.problems), embedded)
     if output is not None:
         output.mkdir(parents=True, exist_ok=True)
         result.outputs["mot"] = str(write_mot(output / "tracks.txt", rows))

@@ -69,6 +69,7 @@ class TrackerConfig:
     reentry_distance: float = 0.1
     box_smoothing: float = 0.5  # weight of the Kalman estimate in each output box
     fill_gaps: int = 10  # frames of a gap inside a tracklet filled by interpolation (0: none)
+    crowded_overlap: float = 0.3  # a box overlapping another this much (IoU) holds two people: no feature update
 
     @classmethod
     def for_scores(cls, probabilities: bool, **overrides) -> "TrackerConfig":
@@ -243,9 +244,15 @@ class Tracker:
             dets = np.array([det for _, det in pairs])
             mean, cov = self.kf.update(np.stack([t.mean for t, _ in pairs]), np.stack([t.cov for t, _ in pairs]),
                                        xyxy_to_xyah(boxes[dets]))
+            crowded = np.zeros(len(boxes), bool)
+            if feats is not None and len(boxes) > 1 and cfg.crowded_overlap < 1.0:
+                overlap = iou_matrix(boxes, boxes)
+                np.fill_diagonal(overlap, 0.0)
+                crowded = overlap.max(1) >= cfg.crowded_overlap
             for (track, det), m, c in zip(pairs, mean, cov):
                 track.mean, track.cov = m, c
-                self._record(track, boxes[det], scores[det], None if feats is None else feats[det], frame)
+                feat = None if feats is None or crowded[det] else feats[det]
+                self._record(track, boxes[det], scores[det], feat, frame)
         for track in unconfirmed_left:
             self.tracks.remove(track)
         for det in left_high:
@@ -255,6 +262,46 @@ class Tracker:
             self._end(track)
         self._first_frame = False
         return [t for t in self.tracks if t.state == CONFIRMED and t.time_since_update == 0]
+
+    def needs_appearance(self, boxes: np.ndarray, scores: np.ndarray, frame: int, refresh: int = 1,
+                         camera_motion: Optional[np.ndarray] = None) -> np.ndarray:
+        """Which detections of ``frame`` need a ReID feature: those whose feature could change the
+        next :meth:`update`, or is due. ``refresh`` <= 1: every confident box.
+
+        Appearance can only lower a match cost, so it matters where a box has two or more tracks
+        that could take it (tracks seen last frame near their prediction, lost tracks with a
+        feature within their Kalman gate), a lost track among them, or none and a score that
+        starts a track (its first feature, for re-entry). A box with one candidate is matched by
+        overlap anyway; it is embedded only when that track's feature is missing or at least
+        ``refresh`` frames old."""
+        cfg = self.cfg
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        scores = np.asarray(scores, np.float64).reshape(-1)
+        need = scores >= cfg.high_score
+        if refresh <= 1 or not need.any():
+            return need
+        if not self.tracks or self._frame is None:
+            return need & (scores >= cfg.new_track_score)
+        mean = np.stack([t.mean for t in self.tracks])
+        cov = np.stack([t.cov for t in self.tracks])
+        if camera_motion is not None:
+            mean, cov = warp_states(mean, cov, np.asarray(camera_motion, np.float64))
+        steps = max(frame - self._frame, 1)
+        for _ in range(min(steps, cfg.max_age + 2)):
+            mean, cov = self.kf.predict(mean, cov)
+        overlap = iou_matrix(xyah_to_xyxy(mean[:, :4]), boxes)
+        lost = np.array([t.time_since_update + steps > 1 for t in self.tracks])[:, None]
+        has_feature = np.array([t.feature is not None for t in self.tracks])[:, None]
+        gate = self.kf.gating_distance(mean, cov, xyxy_to_xyah(boxes)) <= GATE_4DOF
+        near = overlap >= 1.0 - cfg.proximity
+        candidate = np.where(lost, (gate & has_feature) | (overlap >= 1.0 - cfg.match_distance), near)
+        count = candidate.sum(0)
+        via_lost = (candidate & lost & has_feature).any(0)
+        only = np.argmax(candidate, axis=0)
+        stale = np.array([self.tracks[k].feature is None or frame - self.tracks[k].last_embedded >= refresh
+                          for k in only])
+        wanted = (count >= 2) | via_lost | ((count == 0) & (scores >= cfg.new_track_score)) | ((count == 1) & stale)
+        return need & wanted
 
     def _predict(self) -> None:
         if not self.tracks:
