@@ -140,3 +140,32 @@ def test_mot_files_errors_and_round_trip(tmp_path):
     path = write_mot(tmp_path / "out.txt", [(2, 7, np.array([10, 20, 50, 120.0]), 0.5), (1, 3, np.array([0, 0, 4, 8.0]), 1)])
     rows = read_mot(path)
     np.testing.assert_allclose(rows[:, :7], [[1, 3, 0, 0, 4, 8, 1], [2, 7, 10, 20, 40, 100, 0.5]])
+
+
+def test_detection_runs_ahead_in_order_and_its_errors_reach_the_caller():
+    import threading
+
+    from reidkit.detection.base import Detections
+    from reidkit.pipeline import NoFrames, run_tracking
+
+    seen, threads = [], set()
+
+    def detect(frame, number):
+        seen.append(number)
+        threads.add(threading.current_thread().name)
+        box = np.array([[10.0 + 2 * number, 20, 50 + 2 * number, 120]], np.float32)
+        return Detections(box, np.array([0.9], np.float32), np.zeros(1, np.int64))
+
+    result = run_tracking(NoFrames(range(1, 41)), detect)
+    assert seen == list(range(1, 41)) and threads == {"reidkit-detect"}
+    assert result.frames == 40 and [t.track_id for t in result.tracklets] == [1]
+    assert len(result.tracklets[0].frames) == 40 and result.wall_seconds > 0
+
+    def broken(frame, number):
+        if number == 7:
+            raise ValueError("detector broke on frame 7")
+        return detect(frame, number)
+
+    with pytest.raises(ValueError, match="frame 7"):
+        run_tracking(NoFrames(range(1, 41)), broken)
+    assert not [t for t in threading.enumerate() if t.name == "reidkit-detect"]

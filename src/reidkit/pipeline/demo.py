@@ -24,7 +24,7 @@ def run_demo_pipeline(video: Path, out: Path, top_k: int = 5, truth: Optional[Pa
     from ..viz.figures import RankedItem, rank_list_png
     from .components import DEFAULT_DETECTOR, make_detector, make_embedder
     from .sources import VideoSource
-    from .track import run_tracking
+    from .track import REID_EVERY, run_tracking
 
     probe = VideoSource(video)
     total = probe.frame_count or 0
@@ -41,9 +41,9 @@ def run_demo_pipeline(video: Path, out: Path, top_k: int = 5, truth: Optional[Pa
     summary: dict[str, Any] = {}
     with Gallery.create(gallery_dir, spec_name(spec), embedder.dim, model_spec=spec) as gallery:
         first = run_tracking(VideoSource(video, limit=half), detect, embedder, camera="cam1", output=out / "first",
-                             gallery=gallery, refresh=5)
+                             gallery=gallery, refresh=REID_EVERY)
         second = run_tracking(VideoSource(video, start=half + 1), detect, embedder, camera="cam1",
-                              output=out / "second", refresh=5)
+                              output=out / "second", refresh=REID_EVERY)
         summary["first_half"] = first.summary()
         summary["second_half"] = second.summary()
         candidates = [t for t in second.tracklets if t.crop is not None and t.mean_feature is not None]
