@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,10 @@ from hypothesis import settings
 # example nobody saw before); widen the search by hand with --hypothesis-seed when hunting bugs.
 settings.register_profile("reidkit", derandomize=True, database=None)
 settings.load_profile("reidkit")
+
+# ONNX exports kept by the run (reidkit.inference.onnx_cache) go to a folder of its own, never
+# into the user's ~/.cache; the commands the tests start inherit it.
+os.environ["REIDKIT_CACHE_DIR"] = tempfile.mkdtemp(prefix="reidkit-test-cache-")
 
 FIXTURES = Path(__file__).parent / "fixtures"
 sys.path.insert(0, str(Path(__file__).parent))

@@ -281,3 +281,41 @@ def test_static_same_padding_matches_timms_run_time_padding(size):
         torch.testing.assert_close(static(x), model(x), rtol=1e-5, atol=1e-5)
     plain = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1))
     assert static_same_padding(plain, x) is plain
+
+
+def test_onnx_exports_are_kept_and_reused_and_a_damaged_one_is_replaced(tmp_path, monkeypatch, caplog):
+    import reidkit.export.onnx_model as onnx_model
+    from reidkit.inference.onnx_cache import entry_path
+    from reidkit.inference.resolve import build_embedder, model_spec
+
+    monkeypatch.setenv("REIDKIT_CACHE_DIR", str(tmp_path / "cache"))
+    crops = [np.random.default_rng(i).integers(0, 256, (120 + 10 * i, 50, 3), dtype=np.uint8) for i in range(3)]
+    first = build_embedder(runtime="onnxruntime")
+    kept = entry_path(model_spec(None, [], None, None, "loader", False)["fingerprint"])
+    assert kept.is_file() and kept.parent == tmp_path / "cache" / "onnx"
+    expected = first.embed(crops)
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported again although the export was kept")
+
+    monkeypatch.setattr(onnx_model, "onnx_bytes", no_export)
+    again = build_embedder(runtime="onnxruntime")
+    assert again.runtime == "onnxruntime" and again.name == first.name
+    np.testing.assert_array_equal(again.embed(crops), expected)
+
+    monkeypatch.undo()
+    monkeypatch.setenv("REIDKIT_CACHE_DIR", str(tmp_path / "cache"))
+    kept.write_bytes(kept.read_bytes()[:1000])  # cut short, as by a full disk
+    with caplog.at_level("WARNING"):
+        rebuilt = build_embedder(runtime="onnxruntime")
+    assert "damaged" in caplog.text and kept.stat().st_size > 1_000_000
+    np.testing.assert_allclose(rebuilt.embed(crops), expected, atol=1e-6)
+
+    kept.unlink()
+    monkeypatch.setenv("REIDKIT_CACHE_DIR", "off")
+    assert entry_path("abc") is None
+    build_embedder(runtime="onnxruntime")
+    assert not list((tmp_path / "cache" / "onnx").iterdir())  # off: nothing kept
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setenv("REIDKIT_CACHE_DIR", str(tmp_path / "a_file" / "cache"))  # cannot be created
+    np.testing.assert_allclose(build_embedder(runtime="onnxruntime").embed(crops), expected, atol=1e-6)

@@ -5,12 +5,14 @@ an :class:`~reidkit.inference.Embedder`, and a gallery's model record back into 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from .embedder import Embedder
 from .model_id import model_spec, spec_name
 
+logger = logging.getLogger(__name__)
 WEIGHTS_HOW = "--weights CHECKPOINT (or MODEL.WEIGHTS CHECKPOINT)"
 
 
@@ -53,9 +55,42 @@ def build_embedder(config_file: Optional[Path] = None, opts: Sequence[str] = (),
         if not Path(onnx).is_file():
             raise FileNotFoundError(f"ONNX model not found: {onnx}")
         return Embedder.from_onnx(onnx, spinning=spinning, **common)
-    model, cfg, weights = load_model(config_file, opts, weights, how="MODEL.WEIGHTS CHECKPOINT (after --opts)")
+    how = "MODEL.WEIGHTS CHECKPOINT (after --opts)"
+    if runtime == "onnxruntime" and str(device) == "cpu":
+        return _cached_onnx_embedder(config_file, opts, weights, how, spinning, common)
+    model, cfg, weights = load_model(config_file, opts, weights, how=how)
     return Embedder.from_model(model, tuple(cfg.INPUT.SIZE_TEST), device=device, runtime=runtime,
                                spinning=spinning, name=weights.name, **common)
+
+
+def _cached_onnx_embedder(config_file: Optional[Path], opts: Sequence[str], weights: Optional[Path], how: str,
+                          spinning: bool, common: dict[str, Any]) -> Embedder:
+    """A torch model run by onnxruntime from its kept export (:mod:`.onnx_cache`), exported and
+    kept on first use; a model the exporter cannot handle runs in torch, as ``from_model`` does."""
+    from .embedder import OnnxRunner
+    from .onnx_cache import load_or_export
+
+    spec = model_spec(config_file, list(opts), weights, None, "loader", False)
+    name = Path(spec["weights"]).name
+    loaded: dict[str, Any] = {}
+
+    def export() -> bytes:
+        from ..export.onnx_model import onnx_bytes
+
+        model, cfg, _ = load_model(config_file, opts, weights, how=how)
+        loaded["model"], loaded["size"] = model, tuple(cfg.INPUT.SIZE_TEST)
+        return onnx_bytes(model, loaded["size"])
+
+    try:
+        runner = load_or_export(spec["fingerprint"], export,
+                                lambda data: OnnxRunner(data, spinning=spinning, name=name))
+    except (RuntimeError, NotImplementedError) as e:  # what torch.onnx raises for ops it cannot export
+        if "model" not in loaded:
+            raise
+        logger.warning("%s: ONNX export failed (%s); running it in torch", name,
+                       str(e).splitlines()[0] if str(e) else type(e).__name__)
+        return Embedder.from_model(loaded["model"], loaded["size"], runtime="torch", name=name, **common)
+    return Embedder(runner, runner.input_size, runner.dim, runtime="onnxruntime", name=name, **common)
 
 
 def reid_files(value: str) -> tuple[Optional[Path], Optional[Path]]:
