@@ -102,6 +102,33 @@ def test_lite0_loads_wheel_weights_and_changes_resolution_with_last_stride():
     assert EfficientNetLite("lite0", last_stride=1)(x).shape == (1, 1280, 16, 8)
 
 
+def test_ibn_a_lite0_normalises_half_the_channels_per_image_and_keeps_the_rest():
+    from reidkit.modeling.backbones.efficientnet_lite import IBN_STAGES, InstanceBatchNormAct
+
+    plain = EfficientNetLite("lite0", pretrained=True).eval()
+    ibn = EfficientNetLite("lite0", pretrained=True, with_ibn=True).eval()
+    swapped = [m for m in ibn.modules() if isinstance(m, InstanceBatchNormAct)]
+    assert len(swapped) == sum(len(plain.body.blocks[s]) for s in IBN_STAGES)
+    x = (torch.rand(2, 3, 256, 128) * 255 - 127) / 128
+    assert ibn(x).shape == plain(x).shape == (2, 1280, 8, 4)
+
+    bn = plain.body.blocks[2][0].bn1  # a BatchNormAct2d with ImageNet statistics
+    module = InstanceBatchNormAct(bn).eval()
+    torch.manual_seed(0)
+    feats = torch.randn(2, bn.num_features, 16, 8) * 3 + 1
+    with torch.no_grad():
+        got, reference = module(feats), bn(feats)
+        half = bn.num_features // 2
+        # the second half: the original batch norm, unchanged
+        torch.testing.assert_close(got[:, half:], reference[:, half:])
+        # the first half: each image's own mean and variance, by hand, then the BN's affine and act
+        a = feats[:, :half]
+        mean, var = a.mean((2, 3), keepdim=True), a.var((2, 3), unbiased=False, keepdim=True)
+        by_hand = (a - mean) / torch.sqrt(var + bn.eps) * bn.weight[:half, None, None] + bn.bias[:half, None, None]
+        torch.testing.assert_close(got[:, :half], bn.act(by_hand), atol=1e-5, rtol=1e-5)
+        assert not torch.allclose(got[:, :half], reference[:, :half], atol=1e-3)
+
+
 def test_one_step_updates_every_trainable_parameter():
     """Guards against fast-reid's PyTorch-2 defect, where the optimizer silently updates nothing."""
     torch.manual_seed(0)
