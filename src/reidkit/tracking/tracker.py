@@ -217,17 +217,11 @@ class Tracker:
         warp = None if camera_motion is None else np.asarray(camera_motion, np.float64)
         if warp is not None and warp.shape != (2, 3):
             raise ValueError(f"camera_motion must be a 2x3 transform, got shape {warp.shape}")
-        if warp is not None and self.tracks:
-            mean, cov = warp_states(np.stack([t.mean for t in self.tracks]), np.stack([t.cov for t in self.tracks]),
-                                    warp)
+        if self.tracks:
+            mean, cov = self._states_after(steps, warp)
             for t, m, c in zip(self.tracks, mean, cov):
                 t.mean, t.cov = m, c
-        # Past max_age + 1 missed frames every track has ended or been dropped: predicting further
-        # changes nothing but the count, so a jump of a million frames costs what max_age costs.
-        for _ in range(min(steps, cfg.max_age + 2)):
-            self._predict()
-        for t in self.tracks:
-            t.time_since_update += max(steps - (cfg.max_age + 2), 0)
+                t.time_since_update += steps
 
         self._scores = np.asarray(scores, np.float64)
         high = np.flatnonzero(scores >= cfg.high_score)
@@ -282,13 +276,8 @@ class Tracker:
             return need
         if not self.tracks or self._frame is None:
             return need & (scores >= cfg.new_track_score)
-        mean = np.stack([t.mean for t in self.tracks])
-        cov = np.stack([t.cov for t in self.tracks])
-        if camera_motion is not None:
-            mean, cov = warp_states(mean, cov, np.asarray(camera_motion, np.float64))
         steps = max(frame - self._frame, 1)
-        for _ in range(min(steps, cfg.max_age + 2)):
-            mean, cov = self.kf.predict(mean, cov)
+        mean, cov = self._states_after(steps, None if camera_motion is None else np.asarray(camera_motion, np.float64))
         overlap = iou_matrix(xyah_to_xyxy(mean[:, :4]), boxes)
         lost = np.array([t.time_since_update + steps > 1 for t in self.tracks])[:, None]
         has_feature = np.array([t.feature is not None for t in self.tracks])[:, None]
@@ -303,15 +292,17 @@ class Tracker:
         wanted = (count >= 2) | via_lost | ((count == 0) & (scores >= cfg.new_track_score)) | ((count == 1) & stale)
         return need & wanted
 
-    def _predict(self) -> None:
-        if not self.tracks:
-            return
+    def _states_after(self, steps: int, warp: Optional[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Every track's Kalman state moved by the camera (``warp``) and predicted ``steps`` frames
+        ahead, without changing the tracks. Past max_age + 1 missed frames every track has ended
+        or been dropped, so a jump of a million frames costs what max_age costs."""
         mean = np.stack([t.mean for t in self.tracks])
         cov = np.stack([t.cov for t in self.tracks])
-        mean, cov = self.kf.predict(mean, cov)
-        for t, m, c in zip(self.tracks, mean, cov):
-            t.mean, t.cov = m, c
-            t.time_since_update += 1
+        if warp is not None:
+            mean, cov = warp_states(mean, cov, warp)
+        for _ in range(min(steps, self.cfg.max_age + 2)):
+            mean, cov = self.kf.predict(mean, cov)
+        return mean, cov
 
     def _match(self, tracks: list[Track], dets: np.ndarray, boxes: np.ndarray, feats: Optional[np.ndarray],
                fused: bool, max_cost: Optional[float] = None):
