@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -47,3 +48,34 @@ def summary(
         print_json({s: {"ids": i, "images": n, "cameras": c} for s, i, n, c in ds.stats()})
     else:
         typer.echo(ds.summary())
+
+
+@app.command("crops")
+@user_errors
+def crops(
+    video: Path = typer.Argument(..., help="Video file or folder of frames (numbered as in the ground truth)."),
+    gt: Path = typer.Option(..., "--gt", help="MOTChallenge ground truth of that video (gt.txt)."),
+    out: Path = typer.Option(..., "--output", "-o", help="New folder for the split (Market-1501 layout)."),
+    query_from: int = typer.Option(..., "--query-from", min=2,
+                                   help="First query frame: earlier frames are the gallery, this one on the queries."),
+    start: int = typer.Option(1, "--start", min=1, help="First frame to use."),
+    end: Optional[int] = typer.Option(None, "--end", min=1, help="Last frame to use (default: the last in --gt)."),
+    every: int = typer.Option(1, "--every", min=1, help="Use every N-th frame (neighbouring frames are near copies)."),
+    min_height: int = typer.Option(0, "--min-height", min=0, help="Leave out boxes shorter than this (pixels)."),
+    as_json: bool = typer.Option(False, "--json", help="Print counts as JSON."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Cut a ReID test split from a labelled video: ground-truth boxes before --query-from become the
+    gallery, later ones the queries, so `reid eval --root OUT` measures a model on your own camera."""
+    from ..pipeline.crop_split import cut_crop_split
+
+    counts = cut_crop_split(video, gt, out, query_from, start, end, every, min_height, progress=not (quiet or as_json))
+    if as_json:
+        print_json(counts.as_dict())
+        return
+    typer.echo(f"{out}: {counts.gallery_images} gallery crops of {counts.gallery_ids} people, "
+               f"{counts.query_images} query crops of {counts.query_ids} people from {counts.frames_read} frames")
+    if counts.query_ids_not_in_gallery:
+        typer.echo(f"left out the query crops of {counts.query_ids_not_in_gallery} people who are not in the gallery")
+    if counts.boxes_too_small:
+        typer.echo(f"left out {counts.boxes_too_small} boxes under {max(min_height, 2)} px")
