@@ -14,7 +14,7 @@ from PIL import Image
 from reidkit.checkpoint import CheckpointError, atomic_save, load_model_weights
 from reidkit.config import load_config
 from reidkit.data.samplers import IdentityBatchSampler, ShuffleBatchSampler
-from reidkit.data.transforms import build_transform, random_erase
+from reidkit.data.transforms import build_transform, downscale, random_erase
 from reidkit.engine.solver import build_optimizer, lr_factor, param_groups
 from reidkit.modeling import build_model
 
@@ -84,6 +84,27 @@ def test_bad_transform_options_fail_at_build_time():
     cfg = load_config(None, ["INPUT.PADDING.ENABLED", "True", "INPUT.PADDING.MODE", "mirror"])
     with pytest.raises(ValueError, match="INPUT.PADDING.MODE.*'mirror'"):
         build_transform(cfg, is_train=True)
+
+
+def test_downscale_removes_detail_finer_than_the_lower_resolution():
+    # 1-pixel stripes: a camera at half the resolution or less cannot see them (grey), a full one can.
+    stripes = np.zeros((64, 32, 3), np.uint8)
+    stripes[:, ::2] = 255
+    img = Image.fromarray(stripes)
+    assert np.asarray(downscale(img, 1.0)).std() == pytest.approx(stripes.std())
+    blurred = np.asarray(downscale(img, 0.5), np.float32)
+    assert blurred.shape == stripes.shape and blurred.std() < 0.05 * stripes.std()
+    assert abs(blurred.mean() - 127.5) < 2
+
+    # In the train transform it happens with PROB, at a random factor in [MIN_SCALE, 1].
+    opts = ["INPUT.SIZE_TRAIN", "[64, 32]", "INPUT.DOWNSCALE.ENABLED", "True", "INPUT.DOWNSCALE.MIN_SCALE", "0.25"]
+    stds = []
+    for prob in ("0.0", "1.0"):
+        tf = build_transform(load_config(None, [*opts, "INPUT.DOWNSCALE.PROB", prob]), is_train=True)
+        stds.append(np.mean([tf(img, torch.Generator().manual_seed(s)).std().item() for s in range(20)]))
+    assert stds[0] == pytest.approx(stripes.std(), rel=1e-3) and stds[1] < 0.7 * stds[0]
+    with pytest.raises(ValueError, match="INPUT.DOWNSCALE.MIN_SCALE"):
+        load_config(None, ["INPUT.DOWNSCALE.MIN_SCALE", "0"])
 
 
 def test_random_erasing_fills_one_rectangle():

@@ -73,6 +73,9 @@ _DEFAULTS: dict[str, Any] = {
         "AUGMIX": {"ENABLED": False, "PROB": 0.0},
         "REA": {"ENABLED": False, "PROB": 0.5, "VALUE": [0.485 * 255, 0.456 * 255, 0.406 * 255]},
         "RPT": {"ENABLED": False, "PROB": 0.5},
+        # reidkit's: shrink by a random factor in [MIN_SCALE, 1] and enlarge back, so a model trained
+        # on sharp crops also sees the blurry ones of distant, low-resolution cameras.
+        "DOWNSCALE": {"ENABLED": False, "PROB": 0.5, "MIN_SCALE": 0.3},
     },
     "DATASETS": {
         "NAMES": ("Market1501",),
@@ -133,6 +136,7 @@ REIDKIT_KEYS = (
     "DATASETS.ROOT",  # folder that holds the datasets named in NAMES / TESTS
     "DATALOADER.STRICT",  # an unreadable image stops training instead of being skipped
     "SEED",  # batches, augmentation and initial weights
+    "INPUT.DOWNSCALE",  # low-resolution augmentation (see data/transforms.downscale)
 )
 
 

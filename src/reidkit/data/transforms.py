@@ -28,6 +28,14 @@ def to_tensor_255(img: Image.Image) -> torch.Tensor:
     return torch.from_numpy(np.asarray(img.convert("RGB"), dtype=np.float32).copy()).permute(2, 0, 1)
 
 
+def downscale(img: Image.Image, scale: float) -> Image.Image:
+    """``img`` as a camera ``scale`` times its resolution would see it: shrunk with antialiasing,
+    then enlarged back to its size (bicubic, as test images are)."""
+    w, h = img.size
+    small = img.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX)
+    return small.resize((w, h), Image.Resampling.BICUBIC)
+
+
 def random_erase(x: torch.Tensor, gen: torch.Generator, value, scale=(0.02, 0.4), ratio=(0.3, 3.33)) -> torch.Tensor:
     """Random erasing (Zhong et al. 2020): one rectangle filled with ``value`` (per channel)."""
     _, h, w = x.shape
@@ -68,6 +76,8 @@ def build_transform(cfg, is_train: bool) -> Transform:
             torch.manual_seed(int(torch.randint(0, 2**31 - 1, (), generator=gen)))
             img = AutoAugment()(img)
             torch.set_rng_state(torch_state)
+        if inp.DOWNSCALE.ENABLED and _uniform(gen) < inp.DOWNSCALE.PROB:
+            img = downscale(img, _uniform(gen, inp.DOWNSCALE.MIN_SCALE, 1.0))
         if inp.FLIP.ENABLED and _uniform(gen) < inp.FLIP.PROB:
             img = TF.hflip(img)
         if inp.PADDING.ENABLED:
