@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from . import config_cmd, data_cmd, export_cmd, gallery_cmd
+from .adapt_cmd import adapt
 from .demo_cmd import demo
 from .eval_cmd import eval_features
 from .eval_model_cmd import eval_model
@@ -30,6 +31,7 @@ app.command("extract", context_settings={"ignore_unknown_options": True})(extrac
 app.command("visualize", context_settings={"ignore_unknown_options": True})(visualize)
 app.command("track")(track)
 app.command("track-eval")(track_eval)
+app.command("adapt")(adapt)
 
 if __name__ == "__main__":
     app()

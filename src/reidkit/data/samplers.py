@@ -85,6 +85,41 @@ class IdentityBatchSampler:
             yield list(zip(batch[lo:lo + per_rank], seeds[lo:lo + per_rank]))
 
 
+class MixedIdentityBatchSampler(IdentityBatchSampler):
+    """P x K batches whose identities come from two pools in a fixed share: ``share`` x P from the
+    items whose ``pools`` value is 1 (e.g. pseudo-labelled tracklets of the user's cameras), the rest
+    from pool 0 (labelled data mixed in against forgetting), so a small pool is in every batch
+    however many identities the other one holds. Each pool is walked in its own shuffled order.
+    ``iters_per_epoch`` is given (an epoch is a budget of steps here, not a pass over pool 0)."""
+
+    def __init__(self, pids: list[int], camids: list[int], pools: list[int], batch_size: int, num_instances: int,
+                 share: float, iters_per_epoch: int, seed: int = 0):
+        super().__init__(pids, camids, batch_size, num_instances, seed)
+        pool_of = {p: int(g) for p, g in zip(pids, pools)}
+        self.pool_pids = [[p for p in self.pid_list if pool_of[p] == g] for g in (0, 1)]
+        self.per_pool = [self.ids_per_batch - round(self.ids_per_batch * share), round(self.ids_per_batch * share)]
+        for g in (0, 1):
+            if len(self.pool_pids[g]) < self.per_pool[g]:
+                raise ValueError(f"a batch takes {self.per_pool[g]} identities from pool {g} but it has "
+                                 f"{len(self.pool_pids[g])}")
+        self.iters_per_epoch = iters_per_epoch
+
+    def epoch(self, epoch: int, start: int = 0):
+        rng = np.random.default_rng([self.seed, epoch])
+        orders = [rng.permutation(p).tolist() for p in self.pool_pids]
+        pos = [0, 0]
+        for it in range(self.iters_per_epoch):
+            pids = []
+            for g in (0, 1):
+                if pos[g] + self.per_pool[g] > len(orders[g]):
+                    orders[g], pos[g] = rng.permutation(self.pool_pids[g]).tolist(), 0
+                pids += orders[g][pos[g]:pos[g] + self.per_pool[g]]
+                pos[g] += self.per_pool[g]
+            batch = [i for p in pids for i in self._instances(p, rng)]
+            if it >= start:
+                yield list(zip(batch, _aug_seeds(self.seed, epoch, it, len(batch))))
+
+
 class ShuffleBatchSampler:
     """Plain shuffled batches (fast-reid's ``TrainingSampler``)."""
 

@@ -123,7 +123,7 @@ def amp_dtype(cfg, device: torch.device):
 class Trainer:
     def __init__(self, cfg, model: nn.Module, train_records: list[ImageRecord], test_sets: list[TestSet],
                  output_dir: str | Path, device: torch.device | str = "cpu", rank: int = 0, world_size: int = 1,
-                 hooks: list[Hook] | None = None, progress: bool = True):
+                 hooks: list[Hook] | None = None, progress: bool = True, sampler=None):
         self.cfg = cfg
         self.device = torch.device(device)
         self.rank, self.world_size = rank, world_size
@@ -133,8 +133,8 @@ class Trainer:
         self.optimizer = build_optimizer(cfg, unwrap(model))
         self.seed = cfg.SEED
         self.train_set = ImageDataset(train_records, build_transform(cfg, is_train=True), cfg.DATALOADER.STRICT)
-        self.sampler = build_sampler(cfg, [r.pid for r in train_records], [r.camid for r in train_records], self.seed,
-                                     rank, world_size)
+        self.sampler = sampler or build_sampler(cfg, [r.pid for r in train_records], [r.camid for r in train_records],
+                                                self.seed, rank, world_size)
         self.iters_per_epoch = self.sampler.iters_per_epoch
         self.max_iter = cfg.SOLVER.MAX_EPOCH * self.iters_per_epoch
         self.test_sets = test_sets
