@@ -119,6 +119,29 @@ def test_reentry_restores_the_id_only_with_matching_appearance():
     assert seen[0] != seen[1] and stranger.reentries == 0
 
 
+def test_distance_scale_puts_a_wider_spread_model_on_the_thresholds_scale():
+    # The person comes back looking 0.15 (cosine) away from before: beyond re-entry's 0.1 for the
+    # shipped model's scale, within it for a model that spreads distances twice as wide.
+    a = np.zeros(16)
+    a[0] = 1.0
+    b = np.zeros(16)
+    b[0], b[1] = 0.85, np.sqrt(1 - 0.85 ** 2)
+    frames = []
+    for t in range(200):
+        if t < 40:
+            frames.append([(0, person_box(100 + 4 * t), 0.9)])
+        elif t < 140:
+            frames.append([])
+        else:
+            frames.append([(1, person_box(600 - 4 * (t - 140)), 0.9)])
+    for scale, same in ((1.0, False), (2.0, True)):
+        tracker = Tracker(TrackerConfig(max_age=20, distance_scale=scale))
+        seen = run(tracker, frames, {0: a, 1: b})
+        assert (seen[0] == seen[1]) is same and tracker.reentries == int(same)
+    with pytest.raises(ValueError, match="distance_scale > 0"):
+        TrackerConfig(distance_scale=0)
+
+
 def test_tracker_input_errors():
     tracker = Tracker()
     tracker.update(np.zeros((0, 4)), np.zeros(0), None, 5)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 from typing import Optional
 
@@ -83,6 +85,13 @@ def track(
                 gallery, embedder = open_gallery_and_model(gallery_dir, reid)
             elif reid != "none":
                 embedder = make_embedder(reid or "default")
+            if embedder is not None:
+                from ..inference.resolve import distance_scale_of
+
+                model = reid or "default"
+                if gallery is not None and reid is None:  # the gallery's own model
+                    model = json.loads(gallery.settings.get("model_spec") or "{}").get("weights") or "default"
+                config = dataclasses.replace(config, distance_scale=distance_scale_of(model))
         if public is not None and public.rescaled:
             typer.echo(f"{public.path}: scores outside [0, 1], rescaled min-max to [0, 1]", err=True)
         camera = camera or frames.name
@@ -94,6 +103,7 @@ def track(
         if gallery is not None:
             gallery.close()
     summary = {"camera": camera, "detector": det_name, "reid": embedder.name if embedder is not None else "none",
+               "distance_scale": config.distance_scale,
                **result.summary()}
     if as_json:
         print_json(summary)

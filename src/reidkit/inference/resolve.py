@@ -104,6 +104,18 @@ def reid_files(value: str) -> tuple[Optional[Path], Optional[Path]]:
     return (None, path) if path.suffix == ".onnx" else (path, None)
 
 
+def distance_scale_of(value: str) -> float:
+    """How much wider than the shipped model's this ``--reid`` model spreads cosine distances, as
+    its checkpoint records (``meta["distance_scale"]``, written by `reid adapt`); 1.0 otherwise."""
+    from ..checkpoint import load_checkpoint
+
+    weights, _ = reid_files(value) if value not in ("none",) else (None, None)
+    if weights is None:
+        return 1.0
+    meta = load_checkpoint(weights).get("meta") or {}
+    return float(meta.get("distance_scale", 1.0))
+
+
 def record_of(value: str, preprocess: str = "loader", flip: bool = False) -> dict[str, Any]:
     """The model record (``model_id.model_spec``) of a ``--reid`` value."""
     weights, onnx = reid_files(value)

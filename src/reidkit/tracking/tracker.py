@@ -70,6 +70,10 @@ class TrackerConfig:
     box_smoothing: float = 0.5  # weight of the Kalman estimate in each output box
     fill_gaps: int = 10  # frames of a gap inside a tracklet filled by interpolation (0: none)
     crowded_overlap: float = 0.3  # a box overlapping another this much (IoU) holds two people: no feature update
+    # Cosine distances are divided by this before any threshold or cost sees them: the thresholds
+    # above are in units of the shipped model's distances, and a model whose distances are spread
+    # wider (a fine-tuned one records its scale in its checkpoint, see `reid adapt`) says so here.
+    distance_scale: float = 1.0
 
     @classmethod
     def for_scores(cls, probabilities: bool, **overrides) -> "TrackerConfig":
@@ -81,6 +85,8 @@ class TrackerConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.low_score <= self.high_score:
             raise ValueError(f"need 0 <= low_score <= high_score, got {self.low_score}, {self.high_score}")
+        if not self.distance_scale > 0:
+            raise ValueError(f"need distance_scale > 0, got {self.distance_scale}")
         if not 0 <= self.box_smoothing <= 1 or self.fill_gaps < 0:
             raise ValueError(f"need box_smoothing in [0, 1] and fill_gaps >= 0, got {self.box_smoothing}, "
                              f"{self.fill_gaps}")
@@ -317,7 +323,7 @@ class Tracker:
         if fused and feats is not None:
             nan = np.full(feats.shape[1], np.nan)
             mine = np.stack([nan if t.feature is None else t.feature for t in tracks])
-            app = np.nan_to_num(cosine_distance(mine, feats[dets]), nan=2.0)  # no feature: no appearance
+            app = np.nan_to_num(cosine_distance(mine, feats[dets]) / cfg.distance_scale, nan=2.0)  # no feature: none
             lost = np.array([t.time_since_update > 1 for t in tracks])
             usable = app <= cfg.appearance_distance
             near = cost <= cfg.proximity
@@ -381,7 +387,8 @@ class Tracker:
         candidates = [m for m in self._memory if m[0] not in active]
         if not candidates:
             return None
-        dist = 1.0 - np.stack([m[2] for m in candidates]) @ _normalize(np.mean(track.features, 0))
+        similarity = np.stack([m[2] for m in candidates]) @ _normalize(np.mean(track.features, 0))
+        dist = (1.0 - similarity) / cfg.distance_scale
         best = int(np.argmin(dist))
         if dist[best] > cfg.reentry_distance:
             return None
