@@ -181,8 +181,7 @@ def mine(videos: Sequence[Path], embedder, opts: AdaptOptions,
         source = open_source(video, start=opts.start, limit=opts.max_frames)
         update = progress(f"track {camera}", source.frame_count) if progress else None
         result = run_tracking(source, detect, embedder, TrackerConfig(distance_scale=distance_scale), camera,
-                              output=None, video=False,
-                              progress=update, refresh=REID_EVERY)
+                              output=None, video=False, progress=update, refresh=REID_EVERY)
         if result.problems:
             raise ValueError("; ".join(result.problems))
         kept = select_crops(result.tracklets, opts)
@@ -235,7 +234,7 @@ def prepare(videos: Sequence[Path], out: Path, embedder, opts: AdaptOptions, min
     if identities < min_identities:
         raise ValueError(f"too few tracklets to train: {len(mined.kept)} confident tracklets "
                          f"({identities} people) in {', '.join(str(v) for v in videos)}, at least {min_identities} "
-                         "needed: give more frames (--max-frames) or more videos")
+                         "needed for a batch: give more frames (--max-frames), more videos or a smaller --batch-size")
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".adapt-", dir=out))
     try:
