@@ -105,7 +105,8 @@ def tiny_init(path: Path) -> Path:
     from reidkit.modeling import build_model
 
     cfg = load_config(REPO / "configs" / "CUHK03" / "lite0_default.yml",
-                      ["MODEL.BACKBONE.PRETRAIN", "False", "INPUT.SIZE_TRAIN", "[64, 32]", "INPUT.SIZE_TEST", "[64, 32]",
+                      ["MODEL.BACKBONE.PRETRAIN", "False", "INPUT.SIZE_TRAIN", "[64, 32]",
+                       "INPUT.SIZE_TEST", "[64, 32]",
                        "MODEL.HEADS.NUM_CLASSES", "10", "DATALOADER.NUM_WORKERS", "0", "MODEL.DEVICE", "cpu"])
     torch.manual_seed(0)
     model = build_model(cfg).eval()
@@ -148,6 +149,15 @@ def test_kill_9_then_resume_gives_the_same_model(tmp_path):
                                 "--resume"])
     assert other.exit_code == 2 and "other inputs, --init or options" in other.output
     assert (out / "model_final.pth").exists()
+    # The result is an ordinary checkpoint: it exports, and the tracker reads its distance scale.
+    final = str(out / "model_final.pth")
+    exported = runner.invoke(app, ["export", "onnx", "-o", str(tmp_path / "m.onnx"), "-w", final])
+    assert exported.exit_code == 0, exported.output
+    tracked = runner.invoke(app, ["track", str(PETS09_CLIP), "--max-frames", "5", "-o", str(tmp_path / "t"),
+                                  "--reid", final, "--no-video", "--json", "-q"])
+    assert tracked.exit_code == 0, tracked.output
+    report = json.loads((out / "report.json").read_text())
+    assert json.loads(tracked.stdout)["distance_scale"] == report["distance_scale"]
 
 
 def test_bad_inputs_stop_with_one_line_and_leave_nothing(tmp_path):

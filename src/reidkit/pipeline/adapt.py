@@ -365,10 +365,9 @@ def adapt(videos: Sequence[Path], out: Path, init: Optional[Path] = None, labell
                 b.close()
 
     n_pseudo = manifest["identities"]
-    records = [ImageRecord(str(out / p), pid, cam) for p, pid, cam in manifest["records"]]
-    pools = [1] * len(records)
-    records += [ImageRecord(r.path, n_pseudo + r.pid, 1000 + r.camid) for r in labelled_records]
-    pools += [0] * len(labelled_records)
+    pseudo = [ImageRecord(str(out / p), pid, cam) for p, pid, cam in manifest["records"]]
+    records = pseudo + [ImageRecord(r.path, n_pseudo + r.pid, 1000 + r.camid) for r in labelled_records]
+    pools = [1] * len(pseudo) + [0] * len(labelled_records)
     cfg = training_config(init_cfg, n_pseudo + len({r.pid for r in labelled_records}), opts, ITERS_PER_EPOCH)
     seed_everything(cfg.SEED)  # the new classifier starts the same in every run
     model = build_model(cfg)
@@ -383,8 +382,7 @@ def adapt(videos: Sequence[Path], out: Path, init: Optional[Path] = None, labell
     trained = time.perf_counter()
     trainer.train()
     final = out / "model_final.pth"
-    scale = init_scale * spread_ratio(init, final, [r.path for r in records[:len(manifest["records"])]],
-                                      [r.pid for r in records[:len(manifest["records"])]])
+    scale = init_scale * spread_ratio(init, final, [r.path for r in pseudo], [r.pid for r in pseudo])
     ckpt = torch.load(final, map_location="cpu", weights_only=False)
     ckpt["meta"]["distance_scale"] = round(scale, 4)
     atomic_save(ckpt, final)
@@ -392,7 +390,8 @@ def adapt(videos: Sequence[Path], out: Path, init: Optional[Path] = None, labell
               "frames": sum(e["frames"] for e in manifest["inputs"]),
               "tracklets": sum(e["tracklets"] for e in manifest["inputs"]),
               "confident_tracklets": len(manifest["tracklets"]), "pseudo_identities": n_pseudo,
-              "pseudo_crops": len(manifest["records"]), "distance_scale": round(scale, 4), "labelled_images": len(labelled_records),
+              "pseudo_crops": len(pseudo), "distance_scale": round(scale, 4),
+              "labelled_images": len(labelled_records),
               "labelled_identities": len({r.pid for r in labelled_records}),
               "iterations": cfg.SOLVER.MAX_EPOCH * ITERS_PER_EPOCH, "mining_seconds": manifest["mining_seconds"],
               "training_seconds_this_run": round(time.perf_counter() - trained, 1),

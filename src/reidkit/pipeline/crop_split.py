@@ -59,7 +59,8 @@ def cut_crop_split(video: str | Path, gt_path: str | Path, out: str | Path, quer
     least ``min_height`` pixels tall. Query ids never seen in the gallery are left out (they have no
     right answer). ``out`` appears whole or not at all; it must not exist or be empty."""
     if not start < query_from:
-        raise ValueError(f"--query-from {query_from} must be after --start {start}: the gallery is the frames before it")
+        raise ValueError(f"--query-from {query_from} must be after --start {start}: the gallery is the frames "
+                         "before it")
     if end is not None and end < query_from:
         raise ValueError(f"--end {end} is before --query-from {query_from}: no query frames")
     if every < 1:
