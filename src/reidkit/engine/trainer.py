@@ -124,6 +124,8 @@ class Trainer:
     def __init__(self, cfg, model: nn.Module, train_records: list[ImageRecord], test_sets: list[TestSet],
                  output_dir: str | Path, device: torch.device | str = "cpu", rank: int = 0, world_size: int = 1,
                  hooks: list[Hook] | None = None, progress: bool = True, sampler=None):
+        """``sampler`` (an object with ``iters_per_epoch`` and ``epoch(epoch, start)``, as in
+        :mod:`reidkit.data.samplers`) replaces the one DATALOADER.SAMPLER_TRAIN names."""
         self.cfg = cfg
         self.device = torch.device(device)
         self.rank, self.world_size = rank, world_size
