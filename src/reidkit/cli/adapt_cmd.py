@@ -22,7 +22,8 @@ def adapt(
                                                                      "so the model keeps what it knew (its "
                                                                      "training split is used)."),
     labelled_dataset: str = typer.Option("Market1501", "--labelled-dataset", help="Layout of --labelled."),
-    iters: int = typer.Option(100, "--iters", min=1, help="Training steps (checkpoint every 20)."),
+    iters: int = typer.Option(100, "--iters", min=1, help="Training steps, rounded up to a multiple of 20 "
+                                                            "(a checkpoint every 20)."),
     batch_size: int = typer.Option(64, "--batch-size", min=8, help="Images per step (4 per person)."),
     lr: float = typer.Option(1.0e-4, "--lr", min=1e-7, max=1e-2, help="Learning rate (Adam)."),
     merge_distance: Optional[float] = typer.Option(None, "--merge-distance", min=0.0, max=2.0,
