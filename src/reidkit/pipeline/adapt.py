@@ -295,7 +295,7 @@ def spread_ratio(before: Path, after: Path, paths: Sequence[str], pids: Sequence
 
 
 def adapt(videos: Sequence[Path], out: Path, init: Optional[Path] = None, labelled: Optional[Path] = None,
-          labelled_dataset: str = "Market1501", opts: AdaptOptions = AdaptOptions(), resume: bool = False,
+          labelled_dataset: str = "Market1501", opts: Optional[AdaptOptions] = None, resume: bool = False,
           progress: bool = True) -> dict:
     """Mine pseudo-identities from ``videos`` (unless a resumed run has them), fine-tune ``init``
     (default: the shipped model) on them mixed with ``labelled`` training data, write
@@ -315,6 +315,7 @@ def adapt(videos: Sequence[Path], out: Path, init: Optional[Path] = None, labell
     from .components import make_embedder
 
     began = time.perf_counter()
+    opts = opts or AdaptOptions()
     out = check_output_dir(out, "--output")
     init = Path(init) if init is not None else default_weights()
     if not init.is_file():

@@ -126,8 +126,8 @@ def _write_crops(video, by_frame: dict[int, np.ndarray], folder: Path, query_fro
             Image.fromarray(np.ascontiguousarray(frame[y1:y2, x1:x2])).save(folder / sub / name, quality=95)
             counts["query" if is_query else "gallery"] += 1
             counts["query_ids" if is_query else "gallery_ids"].add(pid)
-    for problem in source.problems:
-        raise ValueError(problem)
+    if source.problems:
+        raise ValueError("; ".join(source.problems))
     if counts["frames"] == 0:
         raise ValueError(f"{video}: no frames in {start}-{last}")
     return counts
