@@ -16,8 +16,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from reidkit.checkpoint import load_checkpoint, model_from_checkpoint
-from reidkit.checkpoint.io import atomic_save
+from reidkit.checkpoint import atomic_save, load_checkpoint, model_from_checkpoint
 from reidkit.data.transforms import build_transform
 
 CLASSIFIER_KEY = "heads.weight"
