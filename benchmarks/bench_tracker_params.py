@@ -12,9 +12,6 @@ change of model or of a threshold moves HOTA beyond what one ID swap is worth on
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -22,6 +19,7 @@ from pathlib import Path
 from reidkit.pipeline import open_source, run_tracking
 from reidkit.pipeline.components import make_detector, make_embedder
 from reidkit.tracking import TrackerConfig
+from reidkit.tracking.mot import evaluate_mot
 
 SETTINGS = {"defaults": {}, "appearance_distance 0.15": {"appearance_distance": 0.15},
             "appearance_distance 0.35": {"appearance_distance": 0.35},
@@ -37,25 +35,30 @@ def main() -> None:
     parser.add_argument("--reid", nargs="+", default=["default"], help="models as `reid track --reid` takes them")
     args = parser.parse_args()
 
-    detect, _, _ = make_detector("yolox", 0.1, have_frames=True, input_size=None)
-    reid_eval = Path(sys.executable).parent / "reid"
+    detector, _, _ = make_detector("yolox", 0.1, have_frames=True, input_size=None)
+    boxes: dict = {}
+
+    def detect(frame, number):  # every run sees the same frames: detect each one once
+        if number not in boxes:
+            boxes[number] = detector(frame, number)
+        return boxes[number]
+
     with tempfile.TemporaryDirectory() as tmp:
         gt = Path(tmp) / "gt.txt"  # the ground truth of the frames tracked
         gt.write_text("".join(line for line in args.gt.read_text().splitlines(keepends=True)
                               if line.strip() and int(float(line.split(",")[0])) <= args.frames))
+        runs = 0
         for model in args.reid:
             embedder = make_embedder(model)
             for name, change in SETTINGS.items():
-                out = Path(tmp) / f"run{len(list(Path(tmp).iterdir()))}"
+                runs += 1
+                out = Path(tmp) / f"run{runs}"
                 config = replace(TrackerConfig.for_scores(True), **change)
                 run_tracking(open_source(args.video, stride=1, start=1, limit=args.frames), detect, embedder,
                              config, "vtest", out, video=False)
-                scores = json.loads(subprocess.run(
-                    [str(reid_eval), "track-eval", "--gt", str(gt), "--pred", str(out / "tracks.txt"),
-                     "--frames", str(args.frames), "--json"], capture_output=True, text=True, check=True).stdout)
+                scores = evaluate_mot(gt, out / "tracks.txt", args.frames)
                 print(f"{Path(model).name:24s} {name:26s} " + "  ".join(
                     f"{k} {scores[k]:5.1f}" for k in ("HOTA", "AssA", "IDF1")) + f"  IDSW {scores['IDSW']}", flush=True)
-
 
 if __name__ == "__main__":
     main()
