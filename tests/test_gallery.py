@@ -299,9 +299,9 @@ def test_cli_add_reads_metadata_from_a_csv(tmp_path):
 
 
 def test_index_kind_follows_the_gallery_size(tmp_path, monkeypatch):
-    from reidkit.retrieval import factory
+    from reidkit.retrieval import engines
 
-    monkeypatch.setattr(factory, "EXACT_UP_TO", 50)  # so that a small gallery crosses it
+    monkeypatch.setattr(engines, "EXACT_UP_TO", 50)  # so that a small gallery crosses it
     g = filled(tmp_path / "auto", 40)
     g.close()
     assert Gallery.open(tmp_path / "auto").index.kind == "flat"

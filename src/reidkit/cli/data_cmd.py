@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ..data.datasets import DATASET_REGISTRY, build_dataset
+from ..data.datasets import DATASETS, build_dataset
 from ..data.synthetic import generate
 from .common import print_json, user_errors
 
@@ -38,7 +38,7 @@ def synth(
 @app.command("summary")
 @user_errors
 def summary(
-    name: str = typer.Argument(..., help=f"Dataset parser: {', '.join(sorted(DATASET_REGISTRY))}."),
+    name: str = typer.Argument(..., help=f"Dataset parser: {', '.join(DATASETS)} (or a known alias)."),
     root: Path = typer.Argument(..., help="The dataset's folder (or the folder holding it)."),
     as_json: bool = typer.Option(False, "--json", help="Print the table as JSON."),
 ) -> None:

@@ -11,7 +11,8 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+
+from ..registry import Registry
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 logger = logging.getLogger(__name__)
@@ -55,25 +56,17 @@ class ReidDataset:
         return "\n".join(lines)
 
 
-DATASET_REGISTRY: dict[str, Callable[[Path], ReidDataset]] = {}
-
-
-def register_dataset(*names: str):
-    """Register a parser ``fn(root: Path) -> ReidDataset`` under fast-reid's dataset names."""
-    def deco(fn):
-        for n in names:
-            DATASET_REGISTRY[n.lower()] = fn
-        return fn
-    return deco
+DATASETS: Registry = Registry(
+    "dataset", "parse(root: Path) -> ReidDataset, finding the dataset at or under root; DatasetError "
+    "naming the missing folder otherwise", where="DATASETS.NAMES", case_sensitive=False)
 
 
 def build_dataset(name: str, root: str | Path) -> ReidDataset:
     """Parse dataset ``name`` (e.g. ``Market1501``) found at or under ``root``."""
     try:
-        parser = DATASET_REGISTRY[name.lower()]
-    except KeyError:
-        known = ", ".join(sorted({fn.__name__.removeprefix("parse_") for fn in DATASET_REGISTRY.values()}))
-        raise DatasetError(f"unknown dataset {name!r}: known parsers are {known}") from None
+        parser = DATASETS.get(name)
+    except ValueError as e:
+        raise DatasetError(str(e)) from None
     dataset = parser(Path(root).expanduser())
     logger.info("%s", dataset.summary())
     return dataset
@@ -138,7 +131,7 @@ def _market_style(name, root, candidates, dirs, pattern, cam_base=1) -> ReidData
 MARKET_PATTERN = re.compile(r"([-\d]+)_c(\d)")
 
 
-@register_dataset("Market1501", "market")
+@DATASETS.register("Market1501", "market")
 def parse_Market1501(root: Path) -> ReidDataset:
     """Market-1501: ``bounding_box_train``, ``query``, ``bounding_box_test``; names ``PPPP_cCsS_...``.
     Junk images (id -1) are dropped, distractors (id 0) stay in the gallery."""
@@ -146,14 +139,14 @@ def parse_Market1501(root: Path) -> ReidDataset:
                          ("bounding_box_train", "query", "bounding_box_test"), MARKET_PATTERN)
 
 
-@register_dataset("DukeMTMC", "DukeMTMC-reID", "duke")
+@DATASETS.register("DukeMTMC", "DukeMTMC-reID", "duke")
 def parse_DukeMTMC(root: Path) -> ReidDataset:
     """DukeMTMC-reID: Market's folders, names ``PPPP_cC_fFFFFFFF.jpg``, cameras 1-8."""
     return _market_style("DukeMTMC", root, ("DukeMTMC-reID", "dukemtmc-reid", "dukemtmcreid"),
                          ("bounding_box_train", "query", "bounding_box_test"), MARKET_PATTERN)
 
 
-@register_dataset("CUHK03", "cuhk03np", "cuhk03-np")
+@DATASETS.register("CUHK03", "cuhk03np", "cuhk03-np")
 def parse_CUHK03(root: Path) -> ReidDataset:
     """CUHK03 under the new (767/700) protocol of Zhong et al. as published in CUHK03-NP:
     ``detected/`` (or ``labeled/``) with Market's three folders and names ``PPPP_cC_N.png``."""
@@ -165,7 +158,7 @@ def parse_CUHK03(root: Path) -> ReidDataset:
 VERI_PATTERN = re.compile(r"(\d+)_c(\d+)")
 
 
-@register_dataset("VeRi", "veri776")
+@DATASETS.register("VeRi", "veri776")
 def parse_VeRi(root: Path) -> ReidDataset:
     """VeRi-776: ``image_train``, ``image_query``, ``image_test``; names ``VVVV_cCCC_...``."""
     return _market_style("VeRi", root, ("VeRi", "veri", "VeRi-776"),
@@ -189,7 +182,7 @@ def _read_list(list_file: Path, image_dir: Path) -> list[ImageRecord]:
     return records
 
 
-@register_dataset("MSMT17", "msmt17_v1", "msmt17_v2")
+@DATASETS.register("MSMT17", "msmt17_v1", "msmt17_v2")
 def parse_MSMT17(root: Path) -> ReidDataset:
     """MSMT17: ``train/`` and ``test/`` image folders with ``list_{train,val,query,gallery}.txt``.
     As in fast-reid, the validation list joins the training set."""
@@ -208,7 +201,7 @@ def parse_MSMT17(root: Path) -> ReidDataset:
 FOLDER_CAMERA = re.compile(r"(?:^|[_-])c(\d+)")
 
 
-@register_dataset("ImageFolder", "folder")
+@DATASETS.register("ImageFolder", "folder")
 def parse_ImageFolder(root: Path) -> ReidDataset:
     """One folder per identity: ``train/<id>/*``, ``query/<id>/*``, ``gallery/<id>/*`` (``train``
     optional). Identity folders are numbers or names; the camera is read from ``c<N>`` in the file

@@ -12,10 +12,8 @@ from torch import nn
 
 from . import backbones  # noqa: F401  (registers the backbones)
 from . import heads  # noqa: F401
-from .losses import cross_entropy, pairwise_circle, pairwise_cosface, triplet
-from .registry import BACKBONES, HEADS, META_ARCHITECTURES
-
-LOSS_NAMES = ("CrossEntropyLoss", "TripletLoss", "CircleLoss", "Cosface")
+from . import losses  # noqa: F401  (registers the losses)
+from .registry import BACKBONES, HEADS, LOSSES, META_ARCHITECTURES
 
 
 class Baseline(nn.Module):
@@ -26,10 +24,9 @@ class Baseline(nn.Module):
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(1, -1, 1, 1), False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std, dtype=torch.float32).view(1, -1, 1, 1), False)
         self.loss_cfg = loss_cfg
-        if loss_cfg is not None:
-            unknown = [n for n in loss_cfg.NAME if n not in LOSS_NAMES]
-            if unknown:
-                raise ValueError(f"unknown loss {unknown[0]!r} (MODEL.LOSSES.NAME): expected any of {', '.join(LOSS_NAMES)}")
+        # In registration order, whatever order MODEL.LOSSES.NAME lists them in; unknown names fail here.
+        named = set() if loss_cfg is None else {LOSSES.entry(n).name for n in loss_cfg.NAME}
+        self.loss_names = tuple(name for name in LOSSES if name in named)
 
     @property
     def embedding_dim(self) -> int:
@@ -44,21 +41,9 @@ class Baseline(nn.Module):
         return self.losses(outputs, targets)
 
     def losses(self, outputs: dict, targets: torch.Tensor) -> dict[str, torch.Tensor]:
-        c = self.loss_cfg
-        names = c.NAME
-        out = {}
-        if "CrossEntropyLoss" in names:
-            out["loss_cls"] = cross_entropy(outputs["cls_outputs"], targets, c.CE.EPSILON) * c.CE.SCALE
-        if "TripletLoss" in names:
-            out["loss_triplet"] = triplet(outputs["features"], targets, c.TRI.MARGIN, c.TRI.NORM_FEAT,
-                                          c.TRI.HARD_MINING) * c.TRI.SCALE
-        if "CircleLoss" in names:
-            out["loss_circle"] = pairwise_circle(outputs["features"], targets, c.CIRCLE.MARGIN,
-                                                 c.CIRCLE.GAMMA) * c.CIRCLE.SCALE
-        if "Cosface" in names:
-            out["loss_cosface"] = pairwise_cosface(outputs["features"], targets, c.COSFACE.MARGIN,
-                                                   c.COSFACE.GAMMA) * c.COSFACE.SCALE
-        return out
+        """The weighted losses of MODEL.LOSSES.NAME, each under the name its registration declares."""
+        return {LOSSES.info(name)["output"]: LOSSES.get(name)(outputs, targets, self.loss_cfg)
+                for name in self.loss_names}
 
 
 @META_ARCHITECTURES.register("Baseline")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .registry import LOSSES
+
 
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, epsilon: float = 0.0) -> torch.Tensor:
     """Cross-entropy against targets smoothed by ``epsilon`` spread over the other classes."""
@@ -79,3 +81,25 @@ def pairwise_cosface(features: torch.Tensor, targets: torch.Tensor, margin: floa
     logit_p = -gamma * sim - (1 - pos_mask) * 1e12
     logit_n = gamma * (sim + margin) - (1 - neg_mask) * 1e12
     return F.softplus(torch.logsumexp(logit_p, 1) + torch.logsumexp(logit_n, 1)).mean()
+
+
+# The losses MODEL.LOSSES.NAME can name (fast-reid's spellings), each with its config weights.
+
+@LOSSES.register("CrossEntropyLoss", output="loss_cls", needs=("cls_outputs",))
+def _cross_entropy_loss(outputs: dict, targets: torch.Tensor, c) -> torch.Tensor:
+    return cross_entropy(outputs["cls_outputs"], targets, c.CE.EPSILON) * c.CE.SCALE
+
+
+@LOSSES.register("TripletLoss", output="loss_triplet", needs=("features",))
+def _triplet_loss(outputs: dict, targets: torch.Tensor, c) -> torch.Tensor:
+    return triplet(outputs["features"], targets, c.TRI.MARGIN, c.TRI.NORM_FEAT, c.TRI.HARD_MINING) * c.TRI.SCALE
+
+
+@LOSSES.register("CircleLoss", output="loss_circle", needs=("features",))
+def _circle_loss(outputs: dict, targets: torch.Tensor, c) -> torch.Tensor:
+    return pairwise_circle(outputs["features"], targets, c.CIRCLE.MARGIN, c.CIRCLE.GAMMA) * c.CIRCLE.SCALE
+
+
+@LOSSES.register("Cosface", output="loss_cosface", needs=("features",))
+def _cosface_loss(outputs: dict, targets: torch.Tensor, c) -> torch.Tensor:
+    return pairwise_cosface(outputs["features"], targets, c.COSFACE.MARGIN, c.COSFACE.GAMMA) * c.COSFACE.SCALE

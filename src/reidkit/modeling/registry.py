@@ -1,40 +1,20 @@
-"""Name -> builder registries, one per extension point (backbones, heads, meta-architectures)."""
+"""The model's extension points: backbones, heads, meta-architectures and losses."""
 
 from __future__ import annotations
 
-from typing import Callable, Generic, TypeVar
+from ..registry import Registry
 
-T = TypeVar("T", bound=Callable)
-
-
-class Registry(Generic[T]):
-    """Builders by name. ``register()`` decorates; ``get(name)`` fails naming the known choices."""
-
-    def __init__(self, kind: str, config_key: str):
-        self.kind = kind
-        self.config_key = config_key
-        self._items: dict[str, T] = {}
-
-    def register(self, *names: str) -> Callable[[T], T]:
-        def deco(fn: T) -> T:
-            for name in names or (fn.__name__,):
-                if name in self._items:
-                    raise KeyError(f"{self.kind} {name!r} is registered twice")
-                self._items[name] = fn
-            return fn
-        return deco
-
-    def get(self, name: str) -> T:
-        try:
-            return self._items[name]
-        except KeyError:
-            raise ValueError(f"unknown {self.kind} {name!r} ({self.config_key}): expected one of "
-                             f"{', '.join(sorted(self._items))}") from None
-
-    def names(self) -> list[str]:
-        return sorted(self._items)
-
-
-BACKBONES: Registry = Registry("backbone", "MODEL.BACKBONE.NAME")
-HEADS: Registry = Registry("head", "MODEL.HEADS.NAME")
-META_ARCHITECTURES: Registry = Registry("meta-architecture", "MODEL.META_ARCHITECTURE")
+BACKBONES: Registry = Registry(
+    "backbone", "build(cfg) -> nn.Module mapping (B, 3, H, W) images to (B, C, h, w) maps, with an "
+    "`out_channels` attribute", where="MODEL.BACKBONE.NAME")
+HEADS: Registry = Registry(
+    "head", "build(cfg, in_channels) -> nn.Module: eval mode, maps -> (B, D) embeddings; training mode, "
+    "a dict with `features` (and `cls_outputs` when it classifies); `embedding_dim` attribute",
+    where="MODEL.HEADS.NAME")
+META_ARCHITECTURES: Registry = Registry(
+    "meta-architecture", "build(cfg) -> nn.Module: eval mode, 0-255 RGB images -> embeddings; training "
+    "mode, (images, targets) -> dict of named loss tensors", where="MODEL.META_ARCHITECTURE")
+LOSSES: Registry = Registry(
+    "loss", "fn(head_outputs, targets, cfg.MODEL.LOSSES) -> scalar tensor, already weighted by its "
+    "SCALE; declares `output` (the name it is logged under) and `needs` (the head outputs it reads)",
+    where="MODEL.LOSSES.NAME")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..detection.base import Detections
+from ..registry import Registry
 
 DetectFn = Callable[[object, int], Detections]
 
@@ -21,29 +22,18 @@ class DetectorOptions:
     input_size: Optional[tuple[int, int]] = None
 
 
-@dataclass(frozen=True)
-class DetectorKind:
-    """A ``--detector`` kind: how to build it from its argument (``kind:ARG``), and what it needs."""
-
-    build: Callable[[str, DetectorOptions], tuple[DetectFn, Optional[object]]]  # (detect, MOTDetections or None)
-    argument: Optional[str]  # what follows "kind:", or None when the kind takes none
-    argument_optional: bool  # the kind also runs without it (a bundled default)
-    needs_frames: bool
-    sized: bool  # takes --det-size
-    help: str
-
-
-DETECTORS: dict[str, DetectorKind] = {}
+DETECTORS: Registry = Registry(
+    "detector", "build(argument, DetectorOptions) -> (detect(frame, number) -> Detections, MOTDetections "
+    "or None); declares `argument` (what follows `kind:`, None: takes none), `argument_optional`, "
+    "`needs_frames`, `sized` (takes --det-size) and `help`", where="--detector")
 DEFAULT_DETECTOR = "yolox"
 
 
 def register_detector(name: str, argument: Optional[str], help: str, needs_frames: bool = True,
                       argument_optional: bool = False, sized: bool = False):
-    """Register a detector kind under ``name`` (the registry ``--detector`` reads)."""
-    def wrap(build):
-        DETECTORS[name] = DetectorKind(build, argument, argument_optional, needs_frames, sized, help)
-        return build
-    return wrap
+    """Register a detector kind under ``name``, declaring what ``--detector`` checks before building it."""
+    return DETECTORS.register(name, argument=argument, argument_optional=argument_optional,
+                              needs_frames=needs_frames, sized=sized, help=help)
 
 
 def _per_frame(detector) -> tuple[DetectFn, None]:
@@ -98,33 +88,34 @@ def _mot(arg: str, opts: DetectorOptions):
     return (lambda frame, number: dets.for_frame(number)), dets
 
 
-def _spelling(name: str, kind: DetectorKind) -> str:
-    if kind.argument is None:
+def _spelling(name: str) -> str:
+    info = DETECTORS.info(name)
+    if info["argument"] is None:
         return name
-    return f"{name}[:{kind.argument}]" if kind.argument_optional else f"{name}:{kind.argument}"
+    return f"{name}[:{info['argument']}]" if info["argument_optional"] else f"{name}:{info['argument']}"
 
 
 def _usage() -> str:
-    return ", ".join(_spelling(name, kind) for name, kind in DETECTORS.items())
+    return ", ".join(_spelling(name) for name in DETECTORS)
 
 
-DETECTOR_HELP = "; ".join(f"{_spelling(name, k)}: {k.help}" for name, k in DETECTORS.items())
+DETECTOR_HELP = "; ".join(f"{_spelling(name)}: {DETECTORS.info(name)['help']}" for name in DETECTORS)
 
 
 def make_detector(spec: str, score: float, have_frames: bool = True, input_size: Optional[tuple[int, int]] = None):
     """(detect(frame, number) function, name, MOTDetections or None) for a --detector value;
     ``input_size`` (height, width) for the kinds that take ``--det-size``."""
     name, _, arg = spec.partition(":")
-    kind = DETECTORS.get(name)
-    if kind is None or (arg and kind.argument is None) or (not arg and kind.argument and not kind.argument_optional):
+    info = DETECTORS.info(name) if name in DETECTORS else None
+    if info is None or (arg and info["argument"] is None) or (not arg and info["argument"] and not info["argument_optional"]):
         raise ValueError(f"--detector {spec!r}: expected one of {_usage()}")
-    if kind.needs_frames and not have_frames:
-        without = ", ".join(f"{n}:{k.argument}" for n, k in DETECTORS.items() if not k.needs_frames)
+    if info["needs_frames"] and not have_frames:
+        without = ", ".join(_spelling(n) for n in DETECTORS if not DETECTORS.info(n)["needs_frames"])
         raise ValueError(f"give a video or frames folder (only --detector {without} runs without one)")
-    if input_size is not None and not kind.sized:
-        sized = ", ".join(n for n, k in DETECTORS.items() if k.sized)
+    if input_size is not None and not info["sized"]:
+        sized = ", ".join(n for n in DETECTORS if DETECTORS.info(n)["sized"])
         raise ValueError(f"--det-size applies to the YOLO detectors ({sized}), not to --detector {name}")
-    detect, public = kind.build(arg, DetectorOptions(score, input_size))
+    detect, public = DETECTORS.get(name)(arg, DetectorOptions(score, input_size))
     return detect, (f"{name}:{Path(arg).name}" if arg else name), public
 
 

@@ -1,9 +1,10 @@
-"""Vector storage and search: ``VectorIndex`` engines (faiss, Milvus) and the SQLite-backed ``Gallery``."""
+"""Vector storage and search: ``VectorIndex`` engines (numpy, faiss, Milvus) and the SQLite-backed ``Gallery``."""
 
+from .engines import INDEX_ENGINES, build_index, choose_kind, open_index
 from .exact_index import ExactIndex
-from .factory import build_index, choose_kind
 from .faiss_index import FaissIndex
 from .gallery import Filters, Gallery, GalleryError, Hit
-from .index import IndexFileError, VectorIndex, open_index
+from .index import IndexFileError, VectorIndex
 
-__all__ = ["ExactIndex", "build_index", "choose_kind", "FaissIndex", "Filters", "Gallery", "GalleryError", "Hit", "IndexFileError", "VectorIndex", "open_index"]
+__all__ = ["ExactIndex", "INDEX_ENGINES", "build_index", "choose_kind", "FaissIndex", "Filters", "Gallery",
+           "GalleryError", "Hit", "IndexFileError", "VectorIndex", "open_index"]

@@ -13,15 +13,23 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .index import CHUNK, IndexFileError, VectorIndex, empty_result, open_index_file, write_index_file
+from .index import CHUNK, INDEX_ENGINES, IndexFileError, VectorIndex, empty_result, open_index_file, write_index_file
 from .vectors import as_ids, as_vectors
 
 BLOCK = 1 << 17  # rows per matrix product: 128k x 512 floats = 256 MB of vectors, 100 x 128k scores
 
 
+@INDEX_ENGINES.register("numpy", kinds=("flat",))
 class ExactIndex(VectorIndex):
     engine = "numpy"
     kind = "flat"
+
+    @classmethod
+    def create(cls, dim: int, kind: str = "flat", **params: int) -> "ExactIndex":
+        if kind != "flat" or params:
+            raise ValueError(f"the exact (numpy) engine makes kind flat without parameters, got {kind!r} "
+                             f"{', '.join(params)}".rstrip())
+        return cls(dim)
 
     def __init__(self, dim: int):
         if int(dim) <= 0:

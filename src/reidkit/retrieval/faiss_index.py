@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .index import CHUNK, IndexFileError, VectorIndex, empty_result, open_index_file, write_index_file
+from .index import CHUNK, INDEX_ENGINES, IndexFileError, VectorIndex, empty_result, open_index_file, write_index_file
 from .vectors import as_ids, as_vectors
 
 KINDS = ("hnsw", "ivfpq")
@@ -39,8 +39,28 @@ def _faiss():
     return faiss
 
 
+def training_rows(n: int, size: int, seed: int = 0) -> np.ndarray:
+    """Sorted row numbers of up to ``size`` of ``n`` items, drawn without replacement by a seeded
+    generator: the same data always trains the same IVF-PQ index (the one sampling rule of the
+    package, used by ``build`` and by galleries)."""
+    return np.sort(np.random.default_rng(seed).permutation(n)[:size])
+
+
+@INDEX_ENGINES.register("faiss", kinds=KINDS)
 class FaissIndex(VectorIndex):
     engine = "faiss"
+
+    @classmethod
+    def create(cls, dim: int, kind: str = "hnsw", **params: int) -> "FaissIndex":
+        return cls(dim, kind, **params)
+
+    @property
+    def approximate_scores(self) -> bool:
+        return self.kind == "ivfpq"  # 4-bit product codes
+
+    @property
+    def needs_training(self) -> bool:
+        return self._index is None
 
     def __init__(self, dim: int, kind: str = "hnsw", **params: int):
         if kind not in KINDS:
@@ -89,17 +109,6 @@ class FaissIndex(VectorIndex):
         self.params.update(nlist=nlist, pq_m=pq_m)
         self._quantizer, self._index = quantizer, index
 
-    @classmethod
-    def build(cls, dim: int, ids, vecs, kind: str = "hnsw", sample_size: int = 100_000, **params: int) -> "FaissIndex":
-        """An index of ``kind`` holding ``vecs`` (IVF-PQ trained on a random sample of them)."""
-        vecs = as_vectors(vecs, dim)
-        index = cls(dim, kind, **params)
-        if kind == "ivfpq":
-            pick = np.random.default_rng(0).permutation(len(vecs))[:sample_size]
-            index.train(vecs[np.sort(pick)])
-        index.add(ids, vecs)
-        return index
-
     # -- the interface ------------------------------------------------------------------------
     def _all_ids(self) -> np.ndarray:
         faiss = _faiss()
@@ -118,7 +127,7 @@ class FaissIndex(VectorIndex):
         if not len(ids):
             return
         if self._index is None:
-            raise ValueError("ivfpq index is not trained: call train(sample) first, or FaissIndex.build")
+            raise ValueError("ivfpq index is not trained: call train(sample) first, or use engines.build_index")
         clash = np.intersect1d(ids, self._all_ids())
         if len(clash):
             raise ValueError(f"id {int(clash[0])} is already in the index ({len(clash)} such ids)")

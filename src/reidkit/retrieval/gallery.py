@@ -23,11 +23,10 @@ from typing import Any, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from . import factory
-from .exact_index import ExactIndex
-from .faiss_index import FaissIndex
-from .factory import KINDS
-from .index import IndexFileError, VectorIndex, empty_result, open_index
+from . import engines
+from .engines import KINDS, open_index
+from .faiss_index import training_rows
+from .index import IndexFileError, VectorIndex, empty_result
 from .vectors import as_ids, as_vectors
 
 logger = logging.getLogger(__name__)
@@ -308,13 +307,11 @@ class Gallery:
 
     def _new_index(self, n: int, kind: Optional[str] = None) -> VectorIndex:
         if self.settings["engine"] == "milvus":
-            from .milvus_index import MilvusIndex
-
-            index = MilvusIndex(self.dim, self.settings["milvus_uri"])
+            index = engines.INDEX_ENGINES.get("milvus")(self.dim, self.settings["milvus_uri"])
             index.clear()
             return index
         kind = kind or self.settings.get("index_kind", "auto")
-        return factory.new_index(self.dim, factory.choose_kind(n) if kind == "auto" else kind)
+        return engines.new_index(self.dim, engines.choose_kind(n) if kind == "auto" else kind)
 
     def rebuild_index(self, kind: Optional[str] = None) -> VectorIndex:
         """Rebuild the index from SQLite (``kind`` overrides the gallery's setting, faiss only) and save it."""
@@ -325,14 +322,14 @@ class Gallery:
             self._query("INSERT OR REPLACE INTO settings VALUES ('index_kind', ?)", [kind])
             self.settings["index_kind"] = kind
         index = self._new_index(state["count"])
-        if isinstance(index, FaissIndex) and index.kind == "ivfpq":
+        if index.needs_training:
             try:
                 index.train(self._sample(100_000))
             except ValueError as e:  # too few items to train on yet
                 if kind is not None:
                     raise GalleryError(f"{self.folder}: {e}") from None
                 logger.warning("%s; searching exactly (flat) until then", e)
-                index = ExactIndex(self.dim)
+                index = engines.new_index(self.dim, "flat")
         for ids, vecs in self._vectors():
             index.add(ids, vecs)
         self.index = index
@@ -344,8 +341,7 @@ class Gallery:
         """Up to ``n`` stored vectors drawn without replacement by a seeded generator, so the same
         items always train the same index (SQLite's ``random()`` cannot be seeded)."""
         ids = np.array([r[0] for r in self._query("SELECT id FROM items ORDER BY id")], np.int64)
-        if len(ids) > n:
-            ids = np.sort(np.random.default_rng(seed).choice(ids, n, replace=False))
+        ids = ids[training_rows(len(ids), n, seed)]
         return self.vectors_of(ids) if len(ids) else np.zeros((0, self.dim), np.float32)
 
     def _save_index(self, state: Optional[dict[str, int]] = None) -> None:
@@ -394,7 +390,7 @@ class Gallery:
         index kind ``auto``, rebuild it instead when the gallery's size now calls for another kind."""
         if not self._dirty or self.index is None:
             return
-        if self._wanted_kind() not in (None, getattr(self.index, "kind", None)):
+        if self._wanted_kind() not in (None, self.index.kind):
             self.rebuild_index()
         else:
             self._save_index()
@@ -402,7 +398,7 @@ class Gallery:
     def _wanted_kind(self) -> Optional[str]:
         if self.settings["engine"] == "milvus" or self.settings.get("index_kind", "auto") != "auto":
             return None
-        return factory.choose_kind(self._state["count"])
+        return engines.choose_kind(self._state["count"])
 
     # -- changing -----------------------------------------------------------------------------
     def add(self, vecs, metadata: Optional[Sequence[dict[str, Any]]] = None, model: Optional[str] = None) -> np.ndarray:
@@ -563,7 +559,7 @@ class Gallery:
     def _nearest(self, queries: np.ndarray, k: int, allowed: Optional[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         if allowed is not None and len(allowed) <= EXACT_FILTER_LIMIT:
             return self._exact(queries, k, allowed)
-        if getattr(self.index, "kind", None) != "ivfpq":
+        if not self.index.approximate_scores:
             return self.index.search(queries, k, allowed)
         # Product codes only approximate the scores: take REFINE x k candidates by code, then
         # score them exactly with the stored vectors.
@@ -582,7 +578,7 @@ class Gallery:
 
     def _exact(self, queries: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact search over a small allowed set, from SQLite's vectors (no approximation)."""
-        subset = ExactIndex(self.dim)
+        subset = engines.new_index(self.dim, "flat")
         if len(allowed):
             subset.add(allowed, self.vectors_of(allowed))
         return subset.search(queries, k)

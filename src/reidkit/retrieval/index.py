@@ -1,9 +1,10 @@
-"""``VectorIndex``: the interface of every vector store, and opening a saved one by its file.
+"""``VectorIndex``: the interface of every vector store, the engines' registry and their file format.
 
 Scores are inner products, which for the L2-normalised features of ``Embedder`` are cosine
 similarities (higher is nearer). Ids are caller-chosen int64; a search pads missing hits with
-id -1 and score -inf. ``save`` writes atomically; ``open_index`` raises ``IndexFileError`` for a
-file that is missing, truncated or corrupt, so a caller holding the data elsewhere can rebuild.
+id -1 and score -inf. ``save`` writes atomically; loading raises ``IndexFileError`` for a file
+that is missing, truncated or corrupt, so a caller holding the data elsewhere can rebuild.
+Engines register themselves in ``INDEX_ENGINES``; :mod:`.engines` opens and builds them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, BinaryIO, Callable, Iterator, Optional
 import numpy as np
 
 from ..fileio import atomic_write
+from ..registry import Registry
 
 MAGIC = b"RKINDEX1"
 END_MAGIC = b"RKINDEND"
@@ -30,10 +32,17 @@ class IndexFileError(Exception):
     """A saved index that cannot be used as it is: missing, truncated, corrupt or of another kind."""
 
 
+INDEX_ENGINES: Registry = Registry(
+    "index engine", "a VectorIndex subclass: `load(path)` opens its saved file, `create(dim, kind, **params)` "
+    "makes an empty index of each kind it declares in `kinds`; `approximate_scores` and `needs_training` "
+    "say what a caller must do", where="`engine` in the index file; `reid gallery create --engine/--index`")
+
+
 class VectorIndex(ABC):
     """Nearest-neighbour search by inner product over ``dim``-wide float32 vectors with int64 ids."""
 
     engine: str = ""
+    kind: str = ""
     dim: int
 
     #: What the owner of the index stored with it at the last ``save`` (e.g. which data it reflects).
@@ -58,6 +67,25 @@ class VectorIndex(ABC):
     @abstractmethod
     def __len__(self) -> int:
         """Number of vectors searchable now."""
+
+    @property
+    def approximate_scores(self) -> bool:
+        """True when search scores only approximate the inner products (compressed codes): a caller
+        holding the vectors re-scores the candidates."""
+        return False
+
+    @property
+    def needs_training(self) -> bool:
+        """True while the index must see a sample of the data (``train``) before it can hold any."""
+        return False
+
+    def train(self, sample) -> None:
+        """Learn what the index needs from a sample of the data; nothing for most engines."""
+
+    @classmethod
+    def load(cls, path: str | Path) -> "VectorIndex":
+        """The index saved at ``path`` by this engine."""
+        raise NotImplementedError(f"the {cls.engine} engine cannot load index files")
 
     def describe(self) -> dict[str, Any]:
         """Engine, kind and parameters, for ``gallery info``."""
@@ -136,22 +164,3 @@ def read_header(path: Path) -> dict[str, Any]:
     if not isinstance(header, dict) or "engine" not in header:
         raise IndexFileError(f"{path}: header names no engine (file corrupt)")
     return header
-
-
-def open_index(path: str | Path) -> VectorIndex:
-    """Load an index saved by any engine."""
-    path = Path(path)
-    engine = read_header(path)["engine"]
-    if engine == "faiss":
-        from .faiss_index import FaissIndex
-
-        return FaissIndex.load(path)
-    if engine == "numpy":
-        from .exact_index import ExactIndex
-
-        return ExactIndex.load(path)
-    if engine == "milvus":
-        from .milvus_index import MilvusIndex
-
-        return MilvusIndex.load(path)
-    raise IndexFileError(f"{path}: unknown index engine {engine!r}")

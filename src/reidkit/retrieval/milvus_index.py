@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .index import IndexFileError, VectorIndex, empty_result, open_index_file, write_index_file
+from .index import INDEX_ENGINES, IndexFileError, VectorIndex, empty_result, open_index_file, write_index_file
 from .vectors import as_ids, as_vectors
 
 INSERT_BATCH = 5000
@@ -34,7 +34,10 @@ def _client(uri: str):
         raise ConnectionError(f"cannot connect to Milvus at {uri}: {e}") from None
 
 
+@INDEX_ENGINES.register("milvus", kinds=(), remote=True)
 class MilvusIndex(VectorIndex):
+    """A Milvus collection; made by a gallery from its ``milvus_uri``, not by kind."""
+
     engine = "milvus"
 
     def __init__(self, dim: int, uri: str, collection: str = "reidkit_gallery", index_type: str = "AUTOINDEX",
