@@ -511,7 +511,7 @@ def test_gallery_add_again_adds_only_what_is_missing(tmp_path, monkeypatch):
 
     def no_model(*a, **k):
         raise AssertionError("the model was loaded")
-    monkeypatch.setattr(resolve, "build_embedder", no_model)
+    monkeypatch.setattr(resolve, "resolve_embedder", no_model)
     refused(["gallery", "create", gal], "already holds a gallery")  # refused before loading any model
     result = runner.invoke(app, ["gallery", "add", str(gal), str(folder), "-q"])
     assert result.exit_code == 0 and "added 0 images" in result.stdout  # nothing to embed: no model either

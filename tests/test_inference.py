@@ -286,12 +286,12 @@ def test_static_same_padding_matches_timms_run_time_padding(size):
 def test_onnx_exports_are_kept_and_reused_and_a_damaged_one_is_replaced(tmp_path, monkeypatch, caplog):
     import reidkit.export.onnx_model as onnx_model
     from reidkit.inference.onnx_cache import entry_path
-    from reidkit.inference.resolve import build_embedder, model_spec
+    from reidkit.inference.resolve import ModelSpec, resolve_embedder
 
     monkeypatch.setenv("REIDKIT_CACHE_DIR", str(tmp_path / "cache"))
     crops = [np.random.default_rng(i).integers(0, 256, (120 + 10 * i, 50, 3), dtype=np.uint8) for i in range(3)]
-    first = build_embedder(runtime="onnxruntime")
-    kept = entry_path(model_spec(None, [], None, None, "loader", False)["fingerprint"])
+    first = resolve_embedder(runtime="onnxruntime")
+    kept = entry_path(ModelSpec().record()["fingerprint"])
     assert kept.is_file() and kept.parent == tmp_path / "cache" / "onnx"
     expected = first.embed(crops)
 
@@ -299,7 +299,7 @@ def test_onnx_exports_are_kept_and_reused_and_a_damaged_one_is_replaced(tmp_path
         raise AssertionError("exported again although the export was kept")
 
     monkeypatch.setattr(onnx_model, "onnx_bytes", no_export)
-    again = build_embedder(runtime="onnxruntime")
+    again = resolve_embedder(runtime="onnxruntime")
     assert again.runtime == "onnxruntime" and again.name == first.name
     np.testing.assert_array_equal(again.embed(crops), expected)
 
@@ -307,15 +307,15 @@ def test_onnx_exports_are_kept_and_reused_and_a_damaged_one_is_replaced(tmp_path
     monkeypatch.setenv("REIDKIT_CACHE_DIR", str(tmp_path / "cache"))
     kept.write_bytes(kept.read_bytes()[:1000])  # cut short, as by a full disk
     with caplog.at_level("WARNING"):
-        rebuilt = build_embedder(runtime="onnxruntime")
+        rebuilt = resolve_embedder(runtime="onnxruntime")
     assert "damaged" in caplog.text and kept.stat().st_size > 1_000_000
     np.testing.assert_allclose(rebuilt.embed(crops), expected, atol=1e-6)
 
     kept.unlink()
     monkeypatch.setenv("REIDKIT_CACHE_DIR", "off")
     assert entry_path("abc") is None
-    build_embedder(runtime="onnxruntime")
+    resolve_embedder(runtime="onnxruntime")
     assert not list((tmp_path / "cache" / "onnx").iterdir())  # off: nothing kept
     (tmp_path / "a_file").write_text("")
     monkeypatch.setenv("REIDKIT_CACHE_DIR", str(tmp_path / "a_file" / "cache"))  # cannot be created
-    np.testing.assert_allclose(build_embedder(runtime="onnxruntime").embed(crops), expected, atol=1e-6)
+    np.testing.assert_allclose(resolve_embedder(runtime="onnxruntime").embed(crops), expected, atol=1e-6)

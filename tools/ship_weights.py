@@ -16,10 +16,9 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from reidkit.checkpoint import atomic_save, load_checkpoint, model_from_checkpoint
+from reidkit.checkpoint import atomic_save, checkpoint_card, load_checkpoint, model_from_checkpoint
 from reidkit.data.transforms import build_transform
 
-CLASSIFIER_KEY = "heads.weight"
 FIXTURE_IMAGES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "fastreid_model" / "images"
 
 
@@ -39,9 +38,10 @@ def main() -> None:
     args = parser.parse_args()
 
     ckpt = load_checkpoint(args.checkpoint)
-    state = {k: (v.half() if v.is_floating_point() else v) for k, v in ckpt["model"].items() if k != CLASSIFIER_KEY}
-    meta = dict(ckpt.get("meta", {}))
-    meta["training"] = args.training + "; weights stored in fp16, classifier dropped"
+    card = checkpoint_card(ckpt, str(args.checkpoint))
+    state = {k: (v.half() if v.is_floating_point() else v) for k, v in ckpt["model"].items() if k != card.classifier_key}
+    meta = {**ckpt.get("meta", {}), "classifier_key": None, "license": "Apache-2.0",
+            "training": args.training + "; weights stored in fp16, classifier dropped"}
     atomic_save({"model": state, "meta": meta}, args.output)
 
     images = sorted(FIXTURE_IMAGES.glob("*.jpg"))

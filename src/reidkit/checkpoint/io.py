@@ -1,6 +1,7 @@
 """Checkpoint files: ``torch.save`` of a dict with ``model`` (a state dict) and, for reidkit's own,
-``meta`` (the config and what an embedder needs: input size, pixel mean/std, feature dim) plus
-training state. fast-reid's files (``{"model": ..., "epoch": ...}``) load the same way.
+``meta`` (the config and the model card's fields, :mod:`reidkit.model_card`) plus training state.
+fast-reid's files (``{"model": ..., "epoch": ...}``) load the same way; their card comes from
+the config they are loaded with.
 
 Writes are atomic: a temporary file in the same folder, fsync, then rename.
 """
@@ -9,12 +10,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import torch
 from torch import nn
 
 from ..fileio import atomic_write
+from ..model_card import CLASSIFIER_KEY, ModelCard
 
 logger = logging.getLogger(__name__)
 
@@ -54,22 +56,47 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 LEGACY_KEYS = {"heads.bnneck.": "heads.bottleneck.0."}
 
 
+def classifier_key(model: nn.Module) -> Optional[str]:
+    """The state-dict key of ``model``'s classifier (what its class declares; None: it has none)."""
+    key = getattr(model.module if hasattr(model, "module") else model, "classifier_key", CLASSIFIER_KEY)
+    return key if key in model.state_dict() else None
+
+
+def classifier_size(ckpt: dict[str, Any]) -> Optional[int]:
+    """How many identities the checkpoint's classifier was trained on (None: it was dropped)."""
+    key = (ckpt.get("meta") or {}).get("classifier_key", CLASSIFIER_KEY)
+    head = ckpt["model"].get(key) if key else None
+    return None if head is None else int(head.shape[0])
+
+
+def checkpoint_card(ckpt: dict[str, Any], where: str, cfg=None, dim: Optional[int] = None) -> ModelCard:
+    """The model card of a loaded checkpoint: its own, completed from ``cfg`` and the model's
+    ``dim`` for files that predate cards (fast-reid's)."""
+    meta = dict(ckpt.get("meta") or {})
+    if dim is not None:
+        meta.setdefault("embedding_dim", int(dim))
+    return ModelCard.from_meta(meta, where, state=ckpt["model"], cfg=cfg)
+
+
 def load_model_weights(model: nn.Module, path: str | Path, allow_new_classifier: bool = True) -> dict[str, Any]:
-    """Load a checkpoint's weights into ``model``. A classifier (``heads.weight``) of another size
-    is left at its initialisation when ``allow_new_classifier``; any other missing key or shape
-    difference means a different architecture and is an error naming the first few."""
+    """Load a checkpoint's weights into ``model``. A classifier (the model's ``classifier_key``)
+    of another size is left at its initialisation when ``allow_new_classifier``; any other missing
+    key or shape difference means a different architecture and is an error naming the first few."""
     ckpt = load_checkpoint(path)
     state = {k.removeprefix("module."): v for k, v in ckpt["model"].items()}
     for old, new in LEGACY_KEYS.items():
         state = {(new + k[len(old):] if k.startswith(old) and not k.startswith(new) else k): v for k, v in state.items()}
     own = model.state_dict()
-    if allow_new_classifier and "heads.weight" in state and "heads.weight" in own \
-            and state["heads.weight"].shape != own["heads.weight"].shape:
+    key = classifier_key(model)
+    theirs = (ckpt.get("meta") or {}).get("classifier_key", CLASSIFIER_KEY)
+    if key and theirs and theirs != key and theirs in state:
+        state[key] = state.pop(theirs)
+    if allow_new_classifier and key and key in state and state[key].shape != own[key].shape:
         logger.info("classifier of %s has %d classes, the model %d: keeping the model's", path,
-                    state["heads.weight"].shape[0], own["heads.weight"].shape[0])
-        state["heads.weight"] = own["heads.weight"]
-    if allow_new_classifier and "heads.weight" not in state and "heads.weight" in own:
-        state["heads.weight"] = own["heads.weight"]  # shipped embedders leave the classifier out
+                    state[key].shape[0], own[key].shape[0])
+        state[key] = own[key]
+    if allow_new_classifier and key and key not in state:
+        state[key] = own[key]  # shipped embedders leave the classifier out
     difference = state_dict_difference(own, state)
     if difference:
         raise CheckpointError(f"checkpoint {path} is for a different architecture than the config's: {difference}")
@@ -108,8 +135,10 @@ def model_from_checkpoint(path: str | Path):
                               "it was trained with")
     cfg = get_cfg()
     cfg.merge_from_dict(yaml.safe_load(meta["config"]), source=f"{path} metadata")
-    head = ckpt["model"].get("heads.weight")
-    cfg.MODEL.HEADS.NUM_CLASSES = int(meta["num_classes"] if "num_classes" in meta else head.shape[0])
+    classes = meta.get("num_classes") or classifier_size(ckpt)
+    if classes is None:
+        raise CheckpointError(f"{path} records neither its number of classes nor a classifier")
+    cfg.MODEL.HEADS.NUM_CLASSES = int(classes)
     cfg.MODEL.BACKBONE.PRETRAIN = False
     cfg.MODEL.WEIGHTS = ""
     model = build_model(cfg)
@@ -123,8 +152,8 @@ def model_from_config(cfg, weights: str | Path):
     from ..modeling import build_model
 
     cfg = cfg.clone().freeze(False)
-    head = load_checkpoint(weights)["model"].get("heads.weight")
-    cfg.MODEL.HEADS.NUM_CLASSES = int(head.shape[0]) if head is not None else max(1, cfg.MODEL.HEADS.NUM_CLASSES)
+    classes = classifier_size(load_checkpoint(weights))
+    cfg.MODEL.HEADS.NUM_CLASSES = classes if classes is not None else max(1, cfg.MODEL.HEADS.NUM_CLASSES)
     cfg.MODEL.BACKBONE.PRETRAIN = False
     cfg.MODEL.WEIGHTS = str(weights)
     model = build_model(cfg)

@@ -39,13 +39,13 @@ def eval_model(
     from ..evaluation.evaluator import options_from_config
     from ..inference.embedder import runtime_for
     from ..inference.extract import extract_query_gallery
-    from ..inference.resolve import load_model
+    from ..inference.resolve import ModelSpec, load_model
     from ..weights import default_weights
 
     opts = plain_opts(opts)
     ds = build_dataset(dataset, root)  # before the model: a wrong folder is reported at once
     if config_file is not None or not opts:
-        model, cfg, weights = load_model(config_file, opts, weights)
+        model, cfg, weights, _ = load_model(ModelSpec(config_file, tuple(opts), weights))
     else:  # a reidkit checkpoint with overrides of its own config (e.g. TEST.* settings)
         weights = weights or default_weights()
         model, cfg = model_from_checkpoint(weights)

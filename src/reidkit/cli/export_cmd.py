@@ -32,20 +32,20 @@ def onnx(
     from ..export.onnx_model import check_opset, max_abs_difference, onnx_bytes, random_batch, real_batch
     from ..fileio import atomic_write, check_output_file
     from ..inference.files import expand_inputs
-    from ..inference.resolve import load_model
+    from ..inference.resolve import ModelSpec, load_model
     from ..samples import MARKET1501_MINI
     from .extract_cmd import report_skipped
 
     check_output_file(output, "--output")
     check_opset(opset)
     paths = expand_inputs([images or MARKET1501_MINI / "query"])[:64]
-    model, cfg, source = load_model(config_file, plain_opts(opts), weights)
-    size = tuple(cfg.INPUT.SIZE_TEST)
+    model, cfg, source, card = load_model(ModelSpec(config_file, tuple(plain_opts(opts)), weights))
+    size = card.input_size
     real, failed = real_batch(paths, size)
     if not len(real):
         report_skipped(failed)
         raise ValueError(f"none of the images in {images} could be read: nothing to compare torch and ONNX on")
-    data = onnx_bytes(model, size, opset=opset,
+    data = onnx_bytes(model, size, opset=opset, card=card,
                       metadata={"reidkit.weights": str(source), "reidkit.backbone": cfg.MODEL.BACKBONE.NAME})
     for name, batch in (("random", random_batch(size, 8)), (f"{len(real)} real", real)):
         raw, unit = max_abs_difference(model, data, batch)

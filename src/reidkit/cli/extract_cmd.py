@@ -70,7 +70,7 @@ def extract(
     from ..inference.embedder import runtime_for
     from ..inference.files import expand_inputs, save_features
     from ..inference.preprocess import check_preprocess
-    from ..inference.resolve import build_embedder
+    from ..inference.resolve import ModelSpec, resolve_embedder
 
     positional, opts = split_inputs_and_opts(list(args or []))
     wanted = list(inputs or []) + positional
@@ -80,8 +80,8 @@ def extract(
     check_preprocess(preprocess)
     check_device(device)
     paths = expand_inputs(wanted)
-    embedder = build_embedder(config_file, opts, onnx, preprocess=preprocess, flip=flip, batch_size=batch_size,
-                              device=device, runtime=runtime_for(len(paths), device))
+    embedder = resolve_embedder(ModelSpec(config_file, tuple(opts), onnx=onnx, preprocess=preprocess, flip=flip),
+                                batch_size=batch_size, device=device, runtime=runtime_for(len(paths), device))
     feats, ok, failed, speed = embed_with_progress(embedder, paths, "extract", quiet)
     if not ok:
         report_skipped(failed)

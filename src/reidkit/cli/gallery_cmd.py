@@ -45,9 +45,8 @@ def create(
 ) -> None:
     """Create an empty gallery for one model (the shipped default model when none is given)."""
     from ..fileio import check_output_dir
-    from ..inference.model_id import model_spec, spec_name
     from ..inference.preprocess import check_preprocess
-    from ..inference.resolve import build_embedder
+    from ..inference.resolve import ModelSpec, record_name, resolve_embedder
     from ..retrieval import Gallery
     from ..retrieval.gallery import check_new_gallery_folder
 
@@ -55,12 +54,13 @@ def create(
     check_new_gallery_folder(folder)  # before the model is loaded: seconds, not a surprise at the end
     check_output_dir(folder, "gallery folder")
     check_preprocess(preprocess)
-    spec = model_spec(config_file, opts, weights, onnx, preprocess, flip)
-    embedder = build_embedder(config_file, opts, onnx, weights=weights, preprocess=preprocess, flip=flip, batch_size=1)
-    gallery = Gallery.create(folder, spec_name(spec), embedder.dim, engine=engine, index_kind=index,
-                             milvus_uri=milvus_uri, model_spec=spec)
+    spec = ModelSpec(config_file, tuple(opts), weights, onnx, preprocess, flip)
+    record = spec.record()
+    embedder = resolve_embedder(spec, batch_size=1)
+    gallery = Gallery.create(folder, record_name(record), embedder.dim, engine=engine, index_kind=index,
+                             milvus_uri=milvus_uri, model_spec=record)
     gallery.close()
-    typer.echo(f"created gallery {folder}: model {spec_name(spec)}, dim {embedder.dim}, {engine} engine")
+    typer.echo(f"created gallery {folder}: model {record_name(record)}, dim {embedder.dim}, {engine} engine")
 
 
 @app.command("add")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -85,13 +84,8 @@ def track(
                 gallery, embedder = open_gallery_and_model(gallery_dir, reid)
             elif reid != "none":
                 embedder = make_embedder(reid or "default")
-            if embedder is not None:
-                from ..inference.resolve import distance_scale_of
-
-                model = reid or "default"
-                if gallery is not None and reid is None:  # the gallery's own model
-                    model = json.loads(gallery.settings.get("model_spec") or "{}").get("weights") or "default"
-                config = dataclasses.replace(config, distance_scale=distance_scale_of(model))
+            if embedder is not None and embedder.card is not None:  # the tracker's thresholds in this model's units
+                config = dataclasses.replace(config, distance_scale=embedder.card.distance_scale)
         if public is not None and public.rescaled:
             typer.echo(f"{public.path}: scores outside [0, 1], rescaled min-max to [0, 1]", err=True)
         camera = camera or frames.name
@@ -124,8 +118,7 @@ def open_gallery_and_model(folder: Path, reid: Optional[str]):
     a new gallery is made for the ``--reid`` model (default: the shipped one)."""
     import json
 
-    from ..inference.model_id import spec_name
-    from ..inference.resolve import embedder_from_record, record_of
+    from ..inference.resolve import ModelSpec, embedder_from_record, record_name
     from ..pipeline.components import make_embedder
     from ..retrieval import Gallery
     from ..retrieval.gallery import DB_NAME
@@ -135,10 +128,10 @@ def open_gallery_and_model(folder: Path, reid: Optional[str]):
         try:
             record = json.loads(gallery.settings.get("model_spec") or "{}")
             if reid is not None:
-                asked = record_of(reid)
+                asked = ModelSpec.parse(reid).record()
                 if not record or asked["fingerprint"] != record["fingerprint"]:
-                    have = spec_name(record) if record else "vectors added from Python"
-                    raise ValueError(f"gallery {folder} holds features of {have}; --reid {reid} ({spec_name(asked)}) "
+                    have = record_name(record) if record else "vectors added from Python"
+                    raise ValueError(f"gallery {folder} holds features of {have}; --reid {reid} ({record_name(asked)}) "
                                      "gives features that do not compare with them: drop --reid to use the "
                                      "gallery's own model, or give another --gallery")
             embedder = embedder_from_record(record, f"gallery {folder}", runtime="onnxruntime", spinning=False)
@@ -147,8 +140,8 @@ def open_gallery_and_model(folder: Path, reid: Optional[str]):
             raise
         return gallery, embedder
     embedder = make_embedder(reid or "default")
-    record = record_of(reid or "default", embedder.preprocess, False)
-    return Gallery.create(folder, spec_name(record), embedder.dim, model_spec=record), embedder
+    record = ModelSpec.parse(reid or "default").record(embedder.preprocess, embedder.flip)
+    return Gallery.create(folder, record_name(record), embedder.dim, model_spec=record), embedder
 
 
 @user_errors

@@ -73,10 +73,9 @@ def train(
     if eval_only:
         if not cfg.MODEL.WEIGHTS:
             raise ValueError("--eval-only needs MODEL.WEIGHTS (a checkpoint path) among the overrides")
-        from ..checkpoint import load_checkpoint
+        from ..checkpoint import classifier_size, load_checkpoint
 
-        head = load_checkpoint(cfg.MODEL.WEIGHTS)["model"].get("heads.weight")
-        classes = int(head.shape[0]) if head is not None else 1
+        classes = classifier_size(load_checkpoint(cfg.MODEL.WEIGHTS)) or 1
         model = launch.prepare_model(cfg, classes, device, 1, local)
         from ..inference.embedder import runtime_for
 

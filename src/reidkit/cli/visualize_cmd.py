@@ -37,7 +37,7 @@ def visualize(
     from ..inference.embedder import runtime_for
     from ..inference.extract import extract_query_gallery
     from ..inference.preprocess import check_preprocess
-    from ..inference.resolve import build_embedder
+    from ..inference.resolve import ModelSpec, resolve_embedder
     from ..viz import write_visualization
     from ..viz.report import SORTS
     from .extract_cmd import report_skipped
@@ -47,8 +47,8 @@ def visualize(
     check_preprocess(preprocess)
     check_output_dir(output, "--output")
     ds = build_dataset(dataset, root)
-    embedder = build_embedder(config_file, plain_opts(opts), onnx, preprocess=preprocess,
-                              runtime=runtime_for(len(ds.query) + len(ds.gallery)))
+    embedder = resolve_embedder(ModelSpec(config_file, tuple(plain_opts(opts)), onnx=onnx, preprocess=preprocess),
+                                runtime=runtime_for(len(ds.query) + len(ds.gallery)))
     feats = extract_query_gallery(embedder, ds, progress=not quiet)
     q, g, a = feats.query, feats.gallery, feats.arrays
     metrics = write_visualization(

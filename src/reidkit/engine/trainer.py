@@ -68,11 +68,13 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 
 def model_meta(cfg, model: nn.Module, num_classes: int) -> dict[str, Any]:
-    """What an embedder needs besides the weights: the config and the input conventions."""
+    """What an embedder needs besides the weights: the config and the model card."""
+    from ..model_card import ModelCard
+
     m = unwrap(model)
-    return {"config": cfg.dump(), "input_size": list(cfg.INPUT.SIZE_TEST), "pixel_mean": list(cfg.MODEL.PIXEL_MEAN),
-            "pixel_std": list(cfg.MODEL.PIXEL_STD), "embedding_dim": int(m.embedding_dim), "num_classes": num_classes,
-            "train_datasets": list(cfg.DATASETS.NAMES), "input": "RGB float 0-255, resized bicubic to input_size"}
+    card = ModelCard.from_meta({"embedding_dim": int(m.embedding_dim), "classifier_key": m.classifier_key},
+                               "the model being trained", cfg=cfg)
+    return {"config": cfg.dump(), "num_classes": num_classes, **card.to_meta()}
 
 
 def test_embedder(cfg, model: nn.Module, device: torch.device | str = "cpu", runtime: str = "torch"):
@@ -131,7 +133,7 @@ class Trainer:
         self.rank, self.world_size = rank, world_size
         self.output_dir = Path(output_dir)
         self.model = model.to(self.device)
-        self.num_classes = int(unwrap(model).heads.weight.shape[0])
+        self.num_classes = int(unwrap(model).state_dict()[unwrap(model).classifier_key].shape[0])
         self.optimizer = build_optimizer(cfg, unwrap(model))
         self.seed = cfg.SEED
         self.train_set = ImageDataset(train_records, build_transform(cfg, is_train=True), cfg.DATALOADER.STRICT)

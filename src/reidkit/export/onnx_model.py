@@ -10,13 +10,14 @@ from __future__ import annotations
 import io
 import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..fileio import atomic_write
+from ..model_card import ONNX_KEY, ModelCard
 
 INPUT_NAME = "images"
 OUTPUT_NAME = "features"
@@ -33,15 +34,16 @@ def check_opset(opset: int) -> int:
 
 
 def export_onnx(model: nn.Module, input_size: tuple[int, int], path: str | Path, opset: int = 17,
-                metadata: dict[str, str] | None = None) -> Path:
+                metadata: dict[str, str] | None = None, card: Optional[ModelCard] = None) -> Path:
     """Write ``model`` (eval mode, CPU) as ONNX with a dynamic batch axis; returns the path."""
-    data = onnx_bytes(model, input_size, opset, metadata)
+    data = onnx_bytes(model, input_size, opset, metadata, card)
     return atomic_write(path, lambda f: f.write(data))
 
 
 def onnx_bytes(model: nn.Module, input_size: tuple[int, int], opset: int = 17,
-               metadata: dict[str, str] | None = None) -> bytes:
-    """``model`` (eval mode, CPU) as a serialized ONNX model with a dynamic batch axis."""
+               metadata: dict[str, str] | None = None, card: Optional[ModelCard] = None) -> bytes:
+    """``model`` (eval mode, CPU) as a serialized ONNX model with a dynamic batch axis, its model
+    ``card`` (when given) in the metadata under ``reidkit.card``."""
     import onnx
 
     check_opset(opset)
@@ -64,7 +66,8 @@ def onnx_bytes(model: nn.Module, input_size: tuple[int, int], opset: int = 17,
                           opset_version=opset, dynamo=False)
     proto = onnx.load_from_string(buf.getvalue())
     onnx.checker.check_model(proto)
-    meta = {"reidkit.input_size": f"{h}x{w}", "reidkit.input": "RGB float 0-255, NCHW", **(metadata or {})}
+    meta = {"reidkit.input_size": f"{h}x{w}", "reidkit.input": "RGB float 0-255, NCHW", **(metadata or {}),
+            **({ONNX_KEY: card.to_json()} if card is not None else {})}
     for key, value in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, str(value)

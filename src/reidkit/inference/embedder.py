@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
+from ..model_card import ONNX_KEY, ModelCard
 from .preprocess import ImageReadError, check_image, check_preprocess, load_resized, resize
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ class Embedder:
 
     def __init__(self, runner: Runner, input_size: tuple[int, int], dim: int, *, name: str = "model",
                  preprocess: str = "loader", flip: bool = False, batch_size: int = 32, workers: int = 2,
-                 runtime: str = "python"):
+                 runtime: str = "python", card: Optional[ModelCard] = None):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.runner = runner
@@ -56,6 +57,11 @@ class Embedder:
         self.flip = flip
         self.batch_size = batch_size
         self.workers = max(1, workers)
+        #: The model card of the weights (None for plain functions and bare torch modules).
+        self.card = card
+        if card is not None and (card.input_size != self.input_size or card.dim != self.dim):
+            raise ValueError(f"{name}: its model card says input {card.input_size}, dim {card.dim}; the model takes "
+                             f"{self.input_size} and gives {self.dim}")
 
     def __repr__(self) -> str:
         h, w = self.input_size
@@ -73,25 +79,38 @@ class Embedder:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "cpu", **kwargs) -> "Embedder":
-        """A reidkit checkpoint, which carries its own config."""
-        from ..checkpoint import model_from_checkpoint
+        """A reidkit checkpoint, which carries its own config and model card (input size,
+        resizing and flip come from the card unless given)."""
+        from ..checkpoint import checkpoint_card, load_checkpoint, model_from_checkpoint
 
         model, cfg = model_from_checkpoint(path)
+        card = checkpoint_card(load_checkpoint(path), str(path), cfg, model.embedding_dim)
         kwargs.setdefault("name", Path(path).name)
-        return cls.from_model(model, tuple(cfg.INPUT.SIZE_TEST), device=device, **kwargs)
+        return cls._from_card(model, card, device, kwargs)
 
     @classmethod
     def from_config(cls, cfg, weights: str | Path | None = None, device: str = "cpu", **kwargs) -> "Embedder":
         """The model ``cfg`` describes, with ``weights`` (default ``cfg.MODEL.WEIGHTS``) loaded:
-        a reidkit or fast-reid checkpoint."""
-        from ..checkpoint import model_from_config
+        a reidkit or fast-reid checkpoint; its card is completed from ``cfg``."""
+        from ..checkpoint import checkpoint_card, load_checkpoint, model_from_config
 
         weights = weights or cfg.MODEL.WEIGHTS
         if not weights:
             raise ValueError("no weights: give MODEL.WEIGHTS (a reidkit or fast-reid checkpoint)")
         model, cfg = model_from_config(cfg, weights)
+        ckpt = load_checkpoint(weights)
+        # The config the user gave decides the architecture and input: the file's card only adds what it says beyond.
+        card = checkpoint_card({**ckpt, "meta": {k: v for k, v in (ckpt.get("meta") or {}).items()
+                                                 if k not in ("input_size", "pixel_mean", "pixel_std")}},
+                               str(weights), cfg, model.embedding_dim)
         kwargs.setdefault("name", Path(weights).name)
-        return cls.from_model(model, tuple(cfg.INPUT.SIZE_TEST), device=device, **kwargs)
+        return cls._from_card(model, card, device, kwargs)
+
+    @classmethod
+    def _from_card(cls, model, card: ModelCard, device: str, kwargs: dict) -> "Embedder":
+        kwargs.setdefault("preprocess", card.preprocess)
+        kwargs.setdefault("flip", card.flip)
+        return cls.from_model(model, card.input_size, device=device, card=card, **kwargs)
 
     @classmethod
     def from_model(cls, model, input_size: tuple[int, int], device: str = "cpu", runtime: str = "torch",
@@ -107,7 +126,7 @@ class Embedder:
             from ..export.onnx_model import onnx_bytes
 
             try:
-                data = onnx_bytes(model, input_size)
+                data = onnx_bytes(model, input_size, card=kwargs.get("card"))
             except (RuntimeError, NotImplementedError) as e:  # what torch.onnx raises for ops it cannot export
                 logger.warning("%s: ONNX export failed (%s); running it in torch", kwargs.get("name", "model"),
                                str(e).splitlines()[0] if str(e) else type(e).__name__)
@@ -121,11 +140,15 @@ class Embedder:
     @classmethod
     def from_onnx(cls, path: str | Path, providers: Sequence[str] | None = None, spinning: bool = True,
                   **kwargs) -> "Embedder":
-        """An ONNX model written by ``reid export onnx`` (or any with input (N, 3, H, W) float 0-255).
+        """An ONNX model written by ``reid export onnx`` (or any with input (N, 3, H, W) float 0-255);
+        resizing and flip come from its model card when it has one (``reidkit.card`` metadata).
         ``spinning=False`` lets idle onnxruntime threads sleep: slower alone, faster beside other work."""
         runner = OnnxRunner(path, providers, spinning)
         kwargs.setdefault("name", Path(path).name)
-        return cls(runner, runner.input_size, runner.dim, runtime="onnxruntime", **kwargs)
+        if runner.card is not None:
+            kwargs.setdefault("preprocess", runner.card.preprocess)
+            kwargs.setdefault("flip", runner.card.flip)
+        return cls(runner, runner.input_size, runner.dim, runtime="onnxruntime", card=runner.card, **kwargs)
 
     # ---- embedding -----------------------------------------------------------------------------
 
@@ -246,6 +269,9 @@ class OnnxRunner:
         out_shape = self.session.get_outputs()[0].shape
         self.dim = int(out_shape[1]) if isinstance(out_shape[1], int) else \
             int(self(np.zeros((1, *self.input_size, 3), np.uint8)).shape[1])
+        card = self.session.get_modelmeta().custom_metadata_map.get(ONNX_KEY)
+        #: The model card the export carries (None for ONNX files from elsewhere).
+        self.card = ModelCard.from_json(card, name) if card else None
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)

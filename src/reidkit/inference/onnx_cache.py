@@ -1,7 +1,7 @@
 """ONNX exports of torch ReID models kept on disk, so a command that runs a checkpoint in
 onnxruntime starts without importing torch or exporting again (about 12 s -> 1 s on 2 cores).
 
-An entry is named by the model's fingerprint (:func:`~reidkit.inference.model_id.model_spec`:
+An entry is named by the model's fingerprint (:meth:`~reidkit.inference.resolve.ModelSpec.record`:
 the weights' and merged config's SHA-256) and the versions of reidkit and torch that exported it;
 a changed file is a different entry. The folder is ``$REIDKIT_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/reidkit``, else ``~/.cache/reidkit``; ``REIDKIT_CACHE_DIR=off`` turns it off.
@@ -44,7 +44,8 @@ def entry_path(fingerprint: str) -> Optional[Path]:
     folder = cache_dir()
     if folder is None:
         return None
-    key = hashlib.sha256(f"{fingerprint}|reidkit {_version('reidkit')}|torch {_version('torch')}".encode())
+    # "card 1": exports carry their model card since cards exist; older entries are not reused.
+    key = hashlib.sha256(f"{fingerprint}|reidkit {_version('reidkit')}|torch {_version('torch')}|card 1".encode())
     return folder / "onnx" / f"{key.hexdigest()[:24]}.onnx"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..model_card import CLASSIFIER_KEY
 from . import backbones  # noqa: F401  (registers the backbones)
 from . import heads  # noqa: F401
 from . import losses  # noqa: F401  (registers the losses)
@@ -17,6 +18,9 @@ from .registry import BACKBONES, HEADS, LOSSES, META_ARCHITECTURES
 
 
 class Baseline(nn.Module):
+    #: The classifier's state-dict key (the head's identity classifier), which shipped weights drop.
+    classifier_key = CLASSIFIER_KEY
+
     def __init__(self, backbone: nn.Module, heads: nn.Module, pixel_mean, pixel_std, loss_cfg=None):
         super().__init__()
         self.backbone = backbone

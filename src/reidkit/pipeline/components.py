@@ -127,8 +127,6 @@ def make_embedder(spec: str, batch_size: int = 32) -> Optional[object]:
     the detector runs between batches. A model the exporter cannot handle runs in torch."""
     if spec == "none":
         return None
-    from ..inference.resolve import build_embedder, reid_files
+    from ..inference.resolve import resolve_embedder
 
-    weights, onnx = reid_files(spec)
-    return build_embedder(None, [], onnx, weights=weights, batch_size=batch_size, runtime="onnxruntime",
-                          spinning=False)
+    return resolve_embedder(spec, batch_size=batch_size, runtime="onnxruntime", spinning=False)

@@ -18,7 +18,7 @@ def run_demo_pipeline(video: Path, out: Path, top_k: int = 5, truth: Optional[Pa
     """Returns a summary; writes ``out/first``, ``out/second`` (tracks, crops, MP4), ``out/gallery``
     and ``out/search.png``. With ``truth`` (MOTChallenge ground truth of the video), the query is a
     person seen in both halves and every hit is marked right or wrong."""
-    from ..inference.model_id import model_spec, spec_name
+    from ..inference.resolve import ModelSpec, record_name
     from ..retrieval import Gallery
     from ..retrieval.gallery import DB_NAME
     from ..viz.figures import RankedItem, rank_list_png
@@ -37,9 +37,9 @@ def run_demo_pipeline(video: Path, out: Path, top_k: int = 5, truth: Optional[Pa
     gallery_dir = out / "gallery"
     if (gallery_dir / DB_NAME).exists():  # a previous demo's gallery: start afresh
         shutil.rmtree(gallery_dir)
-    spec = model_spec(None, [], None, None, embedder.preprocess, False)
+    record = ModelSpec().record(embedder.preprocess, embedder.flip)
     summary: dict[str, Any] = {}
-    with Gallery.create(gallery_dir, spec_name(spec), embedder.dim, model_spec=spec) as gallery:
+    with Gallery.create(gallery_dir, record_name(record), embedder.dim, model_spec=record) as gallery:
         first = run_tracking(VideoSource(video, limit=half), detect, embedder, camera="cam1", output=out / "first",
                              gallery=gallery, refresh=REID_EVERY)
         second = run_tracking(VideoSource(video, start=half + 1), detect, embedder, camera="cam1",
