@@ -117,7 +117,8 @@ def main() -> None:
         return cached[number]
 
     print(HEADER.format(f"PETS09-S2L1 frames 1-{args.frames}, YOLOX-Nano boxes"), flush=True)
-    full = run_tracking(VideoSource(args.video, limit=args.frames), detect, embedder, TrackerConfig(), refresh=REID_EVERY)
+    full = run_tracking(VideoSource(args.video, limit=args.frames), detect, embedder,
+                        TrackerConfig(appearance_refresh=REID_EVERY))
     print(line("reidkit + default ReID", score(gt, rows_of(full.tracklets), args.frames),
                f"{full.reentries} re-entries restored"), flush=True)
     motion = run_tracking(VideoSource(args.video, limit=args.frames), detect, None, TrackerConfig())

@@ -17,16 +17,36 @@ from reidkit.cli.main import app
 from reidkit.samples import MARKET1501_MINI
 
 runner = CliRunner()
-SUBCOMMANDS = [[], ["config"], ["config", "show"], ["data"], ["data", "synth"], ["data", "summary"], ["train"], ["eval"],
-               ["eval-features"], ["demo"], ["extract"], ["export"], ["export", "onnx"], ["visualize"]]
+SUBCOMMANDS = [[], ["config"], ["config", "show"], ["data"], ["data", "synth"], ["data", "summary"], ["data", "crops"],
+               ["train"], ["eval"], ["eval-features"], ["demo"], ["extract"], ["export"], ["export", "onnx"], ["visualize"],
+               ["track"], ["track-eval"], ["adapt"], ["gallery"], ["gallery", "create"], ["gallery", "add"],
+               ["gallery", "search"], ["gallery", "info"]]
 
 
 @pytest.mark.parametrize("cmd", SUBCOMMANDS, ids=lambda c: " ".join(c) or "reid")
 def test_help_reads_well(cmd):
+    """Each help page says what the command does (its docstring's first paragraph), lists its
+    sub-commands, and explains every option it has."""
+    import re
+
+    import click
+    import typer
+
+    command = typer.main.get_command(app)
+    for name in cmd:
+        command = command.commands[name]
     result = runner.invoke(app, cmd + ["--help"])
-    assert result.exit_code == 0
-    assert "Usage:" in result.output and len(result.output.splitlines()) > 4
-    assert "Traceback" not in result.output
+    assert result.exit_code == 0 and "Traceback" not in result.output
+    text = " ".join(re.sub(r"[│╭╮╰╯─]", " ", result.output).split())
+    assert text.startswith(" ".join(["Usage:", "root", *cmd])), text[:80]  # CliRunner names the program "root"
+    summary = " ".join((command.help or "").split("\n\n")[0].split())
+    assert len(summary) > 15 and summary[:50] in text, (summary, text[:300])
+    if isinstance(command, click.Group):
+        assert command.commands and all(name in text for name in command.commands)
+    for param in command.params:
+        if isinstance(param, click.Option) and param.name != "help":
+            assert param.help and len(param.help) > 10, f"reid {' '.join(cmd)} {param.opts[0]} has no help"
+            assert param.opts[0] in text
 
 
 def test_eval_features_json_matches_fastreid(expected):

@@ -284,7 +284,7 @@ def test_static_same_padding_matches_timms_run_time_padding(size):
 
 
 def test_onnx_exports_are_kept_and_reused_and_a_damaged_one_is_replaced(tmp_path, monkeypatch, caplog):
-    import reidkit.export.onnx_model as onnx_model
+    import reidkit.inference.onnx_graph as onnx_model
     from reidkit.inference.onnx_cache import entry_path
     from reidkit.inference.resolve import ModelSpec, resolve_embedder
 

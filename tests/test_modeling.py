@@ -54,13 +54,21 @@ CONFIGS = sorted(FASTREID.rglob("*.yml")) + sorted((REPO / "configs").rglob("*.y
 def test_every_config_builds_trains_and_embeds(path):
     cfg = cfg_of(path, "MODEL.BACKBONE.DEPTH", "18x") if "resnet" in load_config(path).MODEL.BACKBONE.NAME \
         else cfg_of(path)
+    torch.manual_seed(0)
     model = build_model(cfg)
     h, w = 64, 32
     x = torch.rand(8, 3, h, w) * 255
     y = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
     model.train()
-    loss = sum(model(x, y).values())
-    loss.backward()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(4):  # the same batch again and again: every config's losses must learn it
+        optimizer.zero_grad()
+        loss = sum(model(x, y).values())
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.8 * losses[0], losses
     model.eval()
     with torch.no_grad():
         emb = model(x)

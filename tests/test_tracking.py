@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from reidkit.detection.base import Detections
 from reidkit.tracking import KalmanBoxFilter, Tracker, TrackerConfig
 from reidkit.tracking.kalman import xyah_to_xyxy, xyxy_to_xyah
 from reidkit.tracking.matching import assign, iou_matrix
@@ -61,7 +62,7 @@ def run(tracker: Tracker, scene: list[list[tuple[int, np.ndarray, float]]], feat
         scores = np.array([s for _, _, s in people])
         dim = len(next(iter(feats.values()))) if feats else 0
         emb = None if feats is None else np.array([feats[p] for p, _, _ in people]).reshape(len(people), dim)
-        for track in tracker.update(boxes, scores, emb, frame):
+        for track in tracker.update(Detections(boxes, scores), emb, frame):
             owner = min(people, key=lambda p: np.abs(p[1] - track.boxes[-1]).sum())[0]
             seen.setdefault(owner, set()).add(track.id)
     return seen
@@ -144,60 +145,66 @@ def test_distance_scale_puts_a_wider_spread_model_on_the_thresholds_scale():
 
 def test_tracker_input_errors():
     tracker = Tracker()
-    tracker.update(np.zeros((0, 4)), np.zeros(0), None, 5)
+    tracker.update(Detections(np.zeros((0, 4)), np.zeros(0)), None, 5)
     with pytest.raises(ValueError, match="frames must increase"):
-        tracker.update(np.zeros((0, 4)), np.zeros(0), None, 5)
-    with pytest.raises(ValueError, match="2 boxes but 1 scores"):
-        tracker.update(np.zeros((2, 4)), np.zeros(1), None, 6)
+        tracker.update(Detections(np.zeros((0, 4)), np.zeros(0)), None, 5)
+    with pytest.raises(ValueError, match="2 boxes, 1 scores"):
+        tracker.update(Detections(np.zeros((2, 4)), np.zeros(1)), None, 6)
     with pytest.raises(ValueError, match="low_score <= high_score"):
         TrackerConfig(low_score=0.8, high_score=0.5)
+
+
+def needs(tracker: Tracker, boxes: np.ndarray, scores: np.ndarray, frame: int, refresh: int) -> np.ndarray:
+    """What ``tracker`` would embed in ``frame`` if its features were renewed every ``refresh`` frames."""
+    tracker.cfg.appearance_refresh = refresh
+    return tracker.needs_appearance(Detections(boxes, scores), frame)
 
 
 def test_only_boxes_whose_appearance_can_matter_are_embedded():
     tracker = Tracker()
     feats = distinct_features(2)
     boxes = np.array([person_box(100), person_box(300)])
-    tracker.update(boxes, np.array([0.9, 0.9]), np.stack([feats[0], feats[1]]), 1)  # confirmed at once
+    tracker.update(Detections(boxes, np.array([0.9, 0.9])), np.stack([feats[0], feats[1]]), 1)  # confirmed at once
     same = np.array([person_box(102), person_box(600), person_box(200), person_box(450)])
     scores = np.array([0.9, 0.9, 0.9, 0.5])
     # continues track 1 alone / starts a track / starts a track / nobody to match, too weak to start one
-    assert tracker.needs_appearance(same, scores, 2, refresh=10).tolist() == [False, True, True, False]
-    assert tracker.needs_appearance(same, scores, 2, refresh=1).tolist() == [True] * 4  # refresh 1: every box
-    assert not tracker.needs_appearance(same, np.full(4, 0.2), 2, refresh=1).any()  # weak boxes: IoU only
+    assert needs(tracker, same, scores, 2, 10).tolist() == [False, True, True, False]
+    assert needs(tracker, same, scores, 2, 1).tolist() == [True] * 4  # refresh 1: every box
+    assert not needs(tracker, same, np.full(4, 0.2), 2, 1).any()  # weak boxes: IoU only
     for frame in range(2, 11):  # both seen every frame, never re-embedded
-        tracker.update(boxes, np.array([0.9, 0.9]), None, frame)
+        tracker.update(Detections(boxes, np.array([0.9, 0.9])), None, frame)
     # track 1's feature is 10 frames old: due
-    assert tracker.needs_appearance(same, scores, 11, refresh=10).tolist() == [True, True, True, False]
+    assert needs(tracker, same, scores, 11, 10).tolist() == [True, True, True, False]
 
     crowded = Tracker()
-    crowded.update(np.array([person_box(100), person_box(125)]), np.array([0.9, 0.9]),
+    crowded.update(Detections(np.array([person_box(100), person_box(125)]), np.array([0.9, 0.9])),
                    np.stack([feats[0], feats[1]]), 1)
     # near both tracks: appearance decides between them
-    assert crowded.needs_appearance(np.array([person_box(102)]), np.array([0.9]), 2, refresh=10).tolist() == [True]
+    assert needs(crowded, np.array([person_box(102)]), np.array([0.9]), 2, 10).tolist() == [True]
 
     lost = Tracker()
-    lost.update(np.array([person_box(100)]), np.array([0.9]), feats[0][None], 1)
+    lost.update(Detections(np.array([person_box(100)]), np.array([0.9])), feats[0][None], 1)
     # unseen for 4 frames: a box near it may be that person again, only appearance can tell
-    assert lost.needs_appearance(np.array([person_box(104)]), np.array([0.9]), 5, refresh=10).tolist() == [True]
+    assert needs(lost, np.array([person_box(104)]), np.array([0.9]), 5, 10).tolist() == [True]
 
 
 def test_boxes_of_two_overlapping_people_leave_feature_memory_alone():
     feats = distinct_features(3)
     tracker = Tracker(TrackerConfig(crowded_overlap=0.3))
-    tracker.update(np.array([person_box(100), person_box(150), person_box(400)]), np.full(3, 0.9),
+    tracker.update(Detections(np.array([person_box(100), person_box(150), person_box(400)]), np.full(3, 0.9)),
                    np.stack([feats[0], feats[1], feats[2]]), 1)
     # frame 2: the first two overlap (IoU 0.33) and their crops would mix both people
     boxes = np.array([person_box(112), person_box(132), person_box(402)])
     mixed = (feats[0] + feats[1]) / np.linalg.norm(feats[0] + feats[1])
-    tracker.update(boxes, np.full(3, 0.9), np.stack([mixed, mixed, feats[0]]), 2)
+    tracker.update(Detections(boxes, np.full(3, 0.9)), np.stack([mixed, mixed, feats[0]]), 2)
     by_start = {round(float(t.boxes[0][0])): t for t in tracker.tracks}
     np.testing.assert_allclose(by_start[100].feature, feats[0])
     np.testing.assert_allclose(by_start[150].feature, feats[1])
     assert by_start[100].last_embedded == by_start[150].last_embedded == 1
     assert by_start[400].last_embedded == 2 and not np.allclose(by_start[400].feature, feats[2])
     trusting = Tracker(TrackerConfig(crowded_overlap=1.0))  # the check off: the mixed crops get in
-    trusting.update(np.array([person_box(100), person_box(150)]), np.full(2, 0.9), np.stack([feats[0], feats[1]]), 1)
-    trusting.update(boxes[:2], np.full(2, 0.9), np.stack([mixed, mixed]), 2)
+    trusting.update(Detections(np.array([person_box(100), person_box(150)]), np.full(2, 0.9)), np.stack([feats[0], feats[1]]), 1)
+    trusting.update(Detections(boxes[:2], np.full(2, 0.9)), np.stack([mixed, mixed]), 2)
     assert all(t.last_embedded == 2 for t in trusting.tracks)
 
 
@@ -272,7 +279,7 @@ def test_camera_pan_breaks_motion_tracking_unless_compensated():
         tracker, seen = Tracker(TrackerConfig(n_init=1)), {}
         for frame, people in enumerate(scene, start=1):
             boxes = np.array([b for _, b, _ in people])
-            for track in tracker.update(boxes, np.full(len(boxes), 0.9), None, frame,
+            for track in tracker.update(Detections(boxes, np.full(len(boxes), 0.9)), None, frame,
                                         warp if compensate and frame > 1 else None):
                 owner = min(people, key=lambda p: np.abs(p[1] - track.boxes[-1]).sum())[0]
                 seen.setdefault(owner, set()).add(track.id)
@@ -281,7 +288,7 @@ def test_camera_pan_breaks_motion_tracking_unless_compensated():
     assert all(len(v) == 1 for v in ids(True).values())
     assert any(len(v) > 1 for v in ids(False).values())
     with pytest.raises(ValueError, match="2x3 transform"):
-        Tracker().update(np.zeros((1, 4)) + [0, 0, 10, 20], np.ones(1), None, 1, np.eye(3))
+        Tracker().update(Detections(np.zeros((1, 4)) + [0, 0, 10, 20], np.ones(1)), None, 1, np.eye(3))
 
 
 def test_gaps_inside_a_tracklet_are_filled_by_linear_interpolation():
@@ -321,10 +328,10 @@ def test_without_features_faint_boxes_must_overlap_more():
     score 0.9 (distance 0.73 <= 0.8) but not one of score 0.5 (0.85)."""
     for score, same in ((0.9, True), (0.5, False)):
         tracker = Tracker(TrackerConfig(high_score=0.3, new_track_score=0.3, n_init=1))
-        tracker.update(person_box(100)[None], np.array([0.9]), None, 1)
+        tracker.update(Detections(person_box(100)[None], np.array([0.9])), None, 1)
         moved = person_box(100 + 40 * (1 - 0.3) / 1.3)[None]  # IoU 0.3 with the first box, same size
         assert iou_matrix(person_box(100)[None], moved)[0, 0] == pytest.approx(0.3, abs=1e-6)
-        tracker.update(moved, np.array([score]), None, 2)
+        tracker.update(Detections(moved, np.array([score])), None, 2)
         ids = {t.track_id for t in tracker.finish()}
         assert (len(ids) == 1) == same, (score, ids)
 

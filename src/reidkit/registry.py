@@ -9,8 +9,9 @@ says what a registered object must be; an implementation registers itself where 
 
 and may declare facts that callers check instead of testing types, as keyword arguments
 (``needs_frames=True``, ``sized=True``, ``output="loss_cls"``); :meth:`Registry.info` returns
-them. Adding an implementation is one new definition and its registration. ``docs/architecture.md``
-lists every registry (``python -m reidkit.registry`` prints that table).
+them. Adding an implementation is one new definition and its registration.
+:mod:`reidkit.extension_points` lists every registry (``python -m reidkit.extension_points``
+prints the table in ``docs/architecture.md``).
 """
 
 from __future__ import annotations
@@ -95,28 +96,3 @@ class Registry(Generic[T]):
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}: {', '.join(self)})"
-
-
-def all_registries() -> list[Registry]:
-    """Every extension point of the package, each populated (imports the implementing modules)."""
-    from .data.datasets import DATASETS
-    from .inference.resolve import EMBEDDERS
-    from .modeling.baseline import LOSSES
-    from .modeling.registry import BACKBONES, HEADS, META_ARCHITECTURES
-    from .pipeline.components import DETECTORS
-    from .retrieval.engines import INDEX_ENGINES
-    from .tracking.base import TRACKERS
-
-    return [BACKBONES, HEADS, META_ARCHITECTURES, LOSSES, DATASETS, DETECTORS, EMBEDDERS, TRACKERS, INDEX_ENGINES]
-
-
-def markdown_table() -> str:
-    """The registries as the Markdown table in ``docs/architecture.md``."""
-    rows = ["| extension point | chosen by | contract | registered |", "|---|---|---|---|"]
-    for reg in all_registries():
-        rows.append(f"| {reg.kind} | {reg.where or '-'} | {reg.contract} | {', '.join(f'`{n}`' for n in reg)} |")
-    return "\n".join(rows)
-
-
-if __name__ == "__main__":
-    print(markdown_table())

@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from ..pipeline.components import DEFAULT_DETECTOR, DETECTOR_HELP
+from ..tracking.base import TRACKERS
 from .common import print_json, user_errors
 
 
@@ -19,6 +20,8 @@ def track(
     output: Path = typer.Option(..., "--output", "-o", help="Folder for tracks.txt, tracklets, crops, tracks.mp4."),
     camera: Optional[str] = typer.Option(None, "--camera", help="Camera name (default: the input's name)."),
     detector: str = typer.Option(DEFAULT_DETECTOR, "--detector", "-d", help=DETECTOR_HELP),
+    tracker: str = typer.Option("reidkit", "--tracker", help=f"Tracker: {', '.join(TRACKERS)} (Kalman + appearance "
+                                                            "+ a weak-box pass; the README's tracking section)."),
     det_size: Optional[str] = typer.Option(None, "--det-size", help="Detector input WIDTHxHEIGHT, multiples of 32 "
                                                                    "(YOLO kinds; default the model's own, 416x416 "
                                                                    "for YOLOX-Nano). Larger finds smaller people: "
@@ -60,13 +63,15 @@ def track(
     from ..tracking.camera_motion import CameraMotion
 
     check_output_dir(output, "--output")
+    TRACKERS.entry(tracker)  # an unknown --tracker fails before any model loads
     if gallery_dir is not None:
         check_output_dir(gallery_dir, "--gallery")
         if reid == "none":
             raise ValueError("--gallery needs appearance features: drop --reid none")
     size = None if det_size is None else parse_size(det_size)[::-1]
     detect, det_name, public = make_detector(detector, score, have_frames=source is not None, input_size=size)
-    config = TrackerConfig.for_scores(public is None or not public.rescaled, max_age=max_age)
+    config = TrackerConfig.for_scores(public is None or not public.rescaled, max_age=max_age,
+                                      appearance_refresh=reid_every)
     gallery = embedder = None
     try:
         if source is None:
@@ -91,8 +96,8 @@ def track(
         camera = camera or frames.name
         with tqdm(total=frames.frame_count, unit="frame", desc=f"track {camera}", disable=quiet) as bar:
             result = run_tracking(frames, detect, embedder, config, camera, output, video=not no_video,
-                                  gallery=gallery, progress=bar.update, refresh=reid_every,
-                                  camera_motion=CameraMotion() if cmc else None)
+                                  gallery=gallery, progress=bar.update, camera_motion=CameraMotion() if cmc else None,
+                                  tracker=tracker)
     finally:
         if gallery is not None:
             gallery.close()

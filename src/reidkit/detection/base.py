@@ -4,22 +4,24 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
 
 @dataclass
 class Detections:
-    """Boxes of one frame: ``xyxy`` float32 (N, 4) in pixels, ``score`` (N,), ``cls`` int (N,)."""
+    """Boxes of one frame: ``xyxy`` float32 (N, 4) in pixels, ``score`` (N,), ``cls`` int (N,)
+    (class 0, person, when not given)."""
 
     xyxy: np.ndarray
     score: np.ndarray
-    cls: np.ndarray
+    cls: Optional[np.ndarray] = None
 
     def __post_init__(self) -> None:
         self.xyxy = np.asarray(self.xyxy, np.float32).reshape(-1, 4)
         self.score = np.asarray(self.score, np.float32).reshape(-1)
-        self.cls = np.asarray(self.cls, np.int64).reshape(-1)
+        self.cls = np.asarray(np.zeros(len(self.xyxy)) if self.cls is None else self.cls, np.int64).reshape(-1)
         if not len(self.xyxy) == len(self.score) == len(self.cls):
             raise ValueError(f"{len(self.xyxy)} boxes, {len(self.score)} scores, {len(self.cls)} classes")
 

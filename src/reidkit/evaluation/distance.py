@@ -7,11 +7,12 @@ import numpy as np
 METRICS = ("cosine", "euclidean")
 
 
-def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    """Rows of ``x`` scaled to unit L2 norm (zero rows stay zero)."""
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norms, eps)
+def l2_normalize(x: np.ndarray, eps: float = 1e-12, dtype=np.float32) -> np.ndarray:
+    """``x`` (a vector or rows of vectors) scaled to unit L2 norm along its last axis, zero
+    vectors staying zero; as ``dtype`` (None: keep the input's float type). The package's one
+    normaliser."""
+    x = np.asarray(x, dtype=dtype if dtype is not None else np.result_type(x, np.float32))
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), eps)
 
 
 def check_metric(metric: str) -> str:

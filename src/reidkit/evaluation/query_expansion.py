@@ -8,6 +8,14 @@ from .distance import l2_normalize
 from .neighbors import nearest_neighbors
 
 
+def weighted_mean(neighbours: np.ndarray, similarities: np.ndarray, alpha: float = 3.0) -> np.ndarray:
+    """AQE's combination step: (N, K, D) neighbour features averaged with weights
+    ``max(similarity, 0) ** alpha`` ((N, K) similarities to each row's query) -> (N, D)."""
+    # Negative similarities get no weight (a fractional power of them is undefined).
+    weights = np.power(np.maximum(similarities, 0.0), alpha, dtype=np.float32)
+    return (neighbours * weights[..., None]).mean(axis=1)
+
+
 def average_query_expansion(q_feat: np.ndarray, g_feat: np.ndarray, qe_times: int = 1, qe_k: int = 5,
                             alpha: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
     """Replace every feature by the mean of its ``qe_k`` nearest (itself included) over query and
@@ -22,12 +30,9 @@ def average_query_expansion(q_feat: np.ndarray, g_feat: np.ndarray, qe_times: in
     for _ in range(qe_times):
         unit = l2_normalize(feats)
         idx, sims = nearest_neighbors(unit, qe_k, similarity=True)
-        # Negative similarities get no weight (a fractional power of them is undefined).
-        weights = np.power(np.maximum(sims, 0.0), alpha, dtype=np.float32)
         new = np.empty_like(feats)
         for start in range(0, len(feats), 4096):
             stop = min(start + 4096, len(feats))
-            w = weights[start:stop, :, None]
-            new[start:stop] = (feats[idx[start:stop]] * w).mean(axis=1)
+            new[start:stop] = weighted_mean(feats[idx[start:stop]], sims[start:stop], alpha)
         feats = new
     return feats[:nq], feats[nq:]

@@ -14,6 +14,7 @@ from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
+from ..evaluation.distance import l2_normalize
 from ..model_card import ONNX_KEY, ModelCard
 from .preprocess import ImageReadError, check_image, check_preprocess, load_resized, resize
 
@@ -123,7 +124,7 @@ class Embedder:
         if runtime not in RUNTIMES:
             raise ValueError(f"unknown runtime {runtime!r} (expected one of {', '.join(RUNTIMES)})")
         if runtime == "onnxruntime" and str(device) == "cpu":
-            from ..export.onnx_model import onnx_bytes
+            from .onnx_graph import onnx_bytes
 
             try:
                 data = onnx_bytes(model, input_size, card=kwargs.get("card"))
@@ -205,14 +206,7 @@ class Embedder:
         feats = self.runner(batch)
         if self.flip:
             feats = (feats + self.runner(np.ascontiguousarray(batch[:, :, ::-1]))) / 2
-        return normalize(feats)
-
-
-def normalize(feats: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (zero rows stay zero)."""
-    feats = np.asarray(feats, np.float32)
-    norms = np.linalg.norm(feats, axis=1, keepdims=True)
-    return feats / np.maximum(norms, 1e-12)
+        return l2_normalize(feats)
 
 
 class TorchRunner:

@@ -204,7 +204,7 @@ def _cached_onnx_embedder(spec: ModelSpec, how: str, spinning: bool, batch_size:
     loaded: dict[str, Any] = {}
 
     def export() -> bytes:
-        from ..export.onnx_model import onnx_bytes
+        from .onnx_graph import onnx_bytes
 
         model, cfg, _, card = load_model(spec, how=how)
         loaded.update(model=model, card=card)

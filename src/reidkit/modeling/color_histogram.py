@@ -13,6 +13,8 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image
 
+from ..evaluation.distance import l2_normalize
+
 
 class ColorHistogramEmbedder:
     """Concatenated HSV histograms of ``stripes`` horizontal bands of the central ``centre`` fraction
@@ -69,5 +71,4 @@ class ColorHistogramEmbedder:
         """(N, dim) float32, L2-normalised."""
         feats = np.stack([self._one(np.asarray(im, np.uint8)) for im in images]) if len(images) else \
             np.zeros((0, self.dim), np.float32)
-        norms = np.linalg.norm(feats, axis=1, keepdims=True)
-        return feats / np.maximum(norms, 1e-12)
+        return l2_normalize(feats)

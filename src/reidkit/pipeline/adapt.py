@@ -22,6 +22,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from ..evaluation.distance import l2_normalize
 from ..fileio import atomic_write_text, check_output_dir
 from ..tracking.matching import iou_matrix
 from ..tracking.tracker import Tracklet, TrackerConfig
@@ -154,8 +155,8 @@ def assign_identities(kept: list[MinedTracklet], link_distance: float, merge_dis
     people = np.unique(group)
     labels = np.searchsorted(people, group)
     if merge_distance is not None and len(people) > 1 and all(t.mean_feature for t in kept):
-        feats = np.array([np.mean([kept[i].mean_feature for i in np.flatnonzero(group == g)], 0) for g in people])
-        feats /= np.linalg.norm(feats, axis=1, keepdims=True)
+        feats = l2_normalize(np.array([np.mean([kept[i].mean_feature for i in np.flatnonzero(group == g)], 0)
+                                       for g in people]))
         first = [min(kept[i].first_frame for i in np.flatnonzero(group == g)) for g in people]
         last = [max(kept[i].last_frame for i in np.flatnonzero(group == g)) for g in people]
         cameras = [kept[int(np.flatnonzero(group == g)[0])].camera for g in people]
@@ -180,8 +181,8 @@ def mine(videos: Sequence[Path], embedder, opts: AdaptOptions,
     for video, camera in zip(videos, camera_names(videos)):
         source = open_source(video, start=opts.start, limit=opts.max_frames)
         update = progress(f"track {camera}", source.frame_count) if progress else None
-        result = run_tracking(source, detect, embedder, TrackerConfig(distance_scale=distance_scale), camera,
-                              output=None, video=False, progress=update, refresh=REID_EVERY)
+        config = TrackerConfig(distance_scale=distance_scale, appearance_refresh=REID_EVERY)
+        result = run_tracking(source, detect, embedder, config, camera, output=None, video=False, progress=update)
         if result.problems:
             raise ValueError("; ".join(result.problems))
         kept = select_crops(result.tracklets, opts)

@@ -24,6 +24,7 @@ def run_demo_pipeline(video: Path, out: Path, top_k: int = 5, truth: Optional[Pa
     from ..viz.figures import RankedItem, rank_list_png
     from .components import DEFAULT_DETECTOR, make_detector, make_embedder
     from .sources import VideoSource
+    from ..tracking import TrackerConfig
     from .track import REID_EVERY, run_tracking
 
     probe = VideoSource(video)
@@ -40,10 +41,11 @@ def run_demo_pipeline(video: Path, out: Path, top_k: int = 5, truth: Optional[Pa
     record = ModelSpec().record(embedder.preprocess, embedder.flip)
     summary: dict[str, Any] = {}
     with Gallery.create(gallery_dir, record_name(record), embedder.dim, model_spec=record) as gallery:
-        first = run_tracking(VideoSource(video, limit=half), detect, embedder, camera="cam1", output=out / "first",
-                             gallery=gallery, refresh=REID_EVERY)
-        second = run_tracking(VideoSource(video, start=half + 1), detect, embedder, camera="cam1",
-                              output=out / "second", refresh=REID_EVERY)
+        config = TrackerConfig(appearance_refresh=REID_EVERY)
+        first = run_tracking(VideoSource(video, limit=half), detect, embedder, config, camera="cam1",
+                             output=out / "first", gallery=gallery)
+        second = run_tracking(VideoSource(video, start=half + 1), detect, embedder, config, camera="cam1",
+                              output=out / "second")
         summary["first_half"] = first.summary()
         summary["second_half"] = second.summary()
         candidates = [t for t in second.tracklets if t.crop is not None and t.mean_feature is not None]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from queue import Empty, Queue
 from typing import Any, Callable, Iterator, Optional
@@ -22,7 +22,8 @@ import numpy as np
 
 from ..detection.base import Detections
 from ..fileio import atomic_write, atomic_write_text
-from ..tracking import Tracker, TrackerConfig, Tracklet
+from ..tracking import TrackerConfig, Tracklet
+from ..tracking.base import TRACKERS
 from ..tracking.mot import write_mot
 from .sources import FrameSource
 
@@ -116,19 +117,21 @@ def detected_ahead(source: FrameSource, detect: Callable[[np.ndarray, int], Dete
 
 
 def run_tracking(source: FrameSource, detect: Callable[[np.ndarray, int], Detections], embedder=None,
-                 config: TrackerConfig = TrackerConfig(), camera: str = "0", output: Optional[Path] = None,
+                 config: Optional[TrackerConfig] = None, camera: str = "0", output: Optional[Path] = None,
                  video: bool = True, gallery=None, progress: Optional[Callable[[int], None]] = None,
-                 refresh: int = 1, camera_motion=None) -> TrackingResult:
+                 camera_motion=None, tracker: str = "reidkit") -> TrackingResult:
     """Track people through ``source``; ``detect(frame, number)`` gives each frame's boxes.
 
     ``embedder`` (an :class:`~reidkit.inference.Embedder`) adds appearance; without it the tracker
-    is motion-only. ``refresh`` > 1 skips embedding boxes that plainly continue a track whose
-    appearance is at most that many frames old (see :meth:`Tracker.needs_appearance`). ``camera_motion``
+    is motion-only; the ``tracker`` (a ``TRACKERS`` name) picks the boxes to embed
+    (``config.appearance_refresh``, see :meth:`Tracker.needs_appearance`). ``camera_motion``
     (a :class:`~reidkit.tracking.camera_motion.CameraMotion`) compensates a moving camera. A
     source may yield ``None`` frames (public detections without video): then there are no crops,
     features or video, only tracks.
     """
-    tracker = Tracker(config, camera)
+    config = config or TrackerConfig()
+    tracker = TRACKERS.get(tracker)(config, camera)
+    best: dict[tuple[int, int], tuple[float, np.ndarray]] = {}  # (track id, first frame) -> (score, crop)
     seconds = {"decode": 0.0, "detect": 0.0, "embed": 0.0, "track": 0.0, "output": 0.0}
     annotator = None
     rows: list[tuple[int, int, np.ndarray, float]] = []
@@ -143,7 +146,7 @@ def run_tracking(source: FrameSource, detect: Callable[[np.ndarray, int], Detect
         feats = None
         start = time.perf_counter()
         if embedder is not None and frame is not None and len(det):
-            wanted = tracker.needs_appearance(det.xyxy, det.score, number, refresh, warp)
+            wanted = tracker.needs_appearance(det, number, warp)
             crops, ok = crops_of(frame, det.xyxy[wanted])
             feats = np.full((len(det), embedder.dim), np.nan, np.float32)
             if crops:
@@ -152,15 +155,16 @@ def run_tracking(source: FrameSource, detect: Callable[[np.ndarray, int], Detect
                 embedded += len(crops)
         seconds["embed"] += time.perf_counter() - start
         start = time.perf_counter()
-        active = tracker.update(det.xyxy, det.score, feats, number, warp)
+        active = tracker.update(det, feats, number, warp)
         seconds["track"] += time.perf_counter() - start
         start = time.perf_counter()
         if frame is not None:
             for track in active:
-                if track.scores[-1] > track.best_score:
+                key = (track.id, track.frames[0])
+                if track.scores[-1] > best.get(key, (-1.0,))[0]:
                     crop, ok = crops_of(frame, track.boxes[-1][None])
                     if ok[0]:
-                        track.best_score, track.best_crop = track.scores[-1], crop[0].copy()
+                        best[key] = (track.scores[-1], crop[0].copy())
             if output is not None and video:
                 if annotator is None:
                     from .annotate import VideoAnnotator
@@ -171,7 +175,8 @@ def run_tracking(source: FrameSource, detect: Callable[[np.ndarray, int], Detect
         if progress is not None:
             progress(1)
     wall = time.perf_counter() - began
-    tracklets = tracker.finish()
+    tracklets = [replace(t, crop=best[(t.track_id, int(t.frames[0]))][1]) if (t.track_id, int(t.frames[0])) in best
+                 else t for t in tracker.finish()]
     for t in tracklets:
         rows += [(int(f), t.track_id, b, float(s)) for f, b, s in zip(t.frames, t.boxes, t.scores)]
     result = TrackingResult(tracklets, frames, seconds, tracker.reentries, list(source.problems), embedded, wall)

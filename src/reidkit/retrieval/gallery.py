@@ -585,15 +585,15 @@ class Gallery:
 
     def _expand(self, queries: np.ndarray, allowed: Optional[np.ndarray], qe_k: int = 5) -> np.ndarray:
         from ..evaluation.distance import l2_normalize
+        from ..evaluation.query_expansion import weighted_mean
 
         _, ids = self._nearest(queries, qe_k, allowed)
         out = np.empty_like(queries)
         for row, q in enumerate(queries):
             found = ids[row][ids[row] >= 0]
             neigh = self.vectors_of(found) if len(found) else np.zeros((0, self.dim), np.float32)
-            group = np.concatenate([q[None], neigh])
-            weights = np.maximum(group @ q, 0.0) ** 3.0  # fast-reid's AQE weighting (alpha 3)
-            out[row] = (weights[:, None] * group).sum(0)
+            group = np.concatenate([q[None], neigh])  # the query and its nearest items, as fast-reid's AQE (alpha 3)
+            out[row] = weighted_mean(group[None], (group @ q)[None], alpha=3.0)[0]
         return l2_normalize(out)
 
     def _rerank(self, queries: np.ndarray, scores: np.ndarray, ids: np.ndarray):

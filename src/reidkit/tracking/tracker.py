@@ -27,9 +27,14 @@ Public detection files (MOTChallenge ``det.txt``) carry other scores, rescaled m
 [0, 1]: :meth:`TrackerConfig.for_scores` lets tracks start from 0.3 there.
 
 Re-entry: a person who leaves the view (or stays hidden) longer than ``max_age`` would come back
-with a new id. Ended tracks stay in an identity memory for ``reentry_window`` frames; when a new
-track is confirmed, its feature is compared with the memory and, if the nearest ended track is
-within ``reentry_distance`` (cosine), the new track takes that id. ``reentries`` counts them.
+with a new id. Ended tracks stay in an identity memory (:class:`~.reentry.IdentityMemory`) for
+``reentry_window`` frames; when a new track is confirmed, its feature is compared with the memory
+and, if the nearest ended track is within ``reentry_distance`` (cosine), the new track takes
+that id. ``reentries`` counts them.
+
+Which boxes need a feature (:meth:`Tracker.needs_appearance`): with ``appearance_refresh`` 1,
+every confident box; above 1, only boxes whose feature could change a match, or whose track's
+feature is that many frames old.
 
 Without features (``embeddings=None``) the tracker is motion-only (IoU and Kalman). With a moving
 camera, pass each frame's camera motion (:mod:`.camera_motion`): tracks are moved by it first.
@@ -42,9 +47,13 @@ from typing import Optional
 
 import numpy as np
 
+from ..detection.base import Detections
+from ..evaluation.distance import l2_normalize
+from .base import TRACKERS, BaseTracker
 from .camera_motion import warp_states
 from .kalman import GATE_4DOF, KalmanBoxFilter, xyah_to_xyxy, xyxy_to_xyah
 from .matching import assign, cosine_distance, iou_matrix
+from .reentry import IdentityMemory
 
 TENTATIVE, CONFIRMED = "tentative", "confirmed"
 
@@ -74,6 +83,7 @@ class TrackerConfig:
     # above are in units of the shipped model's distances, and a model whose distances are spread
     # wider (a fine-tuned one records its scale in its checkpoint, see `reid adapt`) says so here.
     distance_scale: float = 1.0
+    appearance_refresh: int = 1  # frames after which a plainly continuing track's feature is renewed
 
     @classmethod
     def for_scores(cls, probabilities: bool, **overrides) -> "TrackerConfig":
@@ -90,8 +100,9 @@ class TrackerConfig:
         if not 0 <= self.box_smoothing <= 1 or self.fill_gaps < 0:
             raise ValueError(f"need box_smoothing in [0, 1] and fill_gaps >= 0, got {self.box_smoothing}, "
                              f"{self.fill_gaps}")
-        if self.n_init < 1 or self.max_age < 1:
-            raise ValueError(f"n_init and max_age must be >= 1, got {self.n_init}, {self.max_age}")
+        if self.n_init < 1 or self.max_age < 1 or self.appearance_refresh < 1:
+            raise ValueError(f"n_init, max_age and appearance_refresh must be >= 1, got {self.n_init}, "
+                             f"{self.max_age}, {self.appearance_refresh}")
 
 
 @dataclass(eq=False)  # tracks are compared by identity
@@ -110,10 +121,7 @@ class Track:
     scores: list[float] = field(default_factory=list)
     features: list[np.ndarray] = field(default_factory=list)
     feature_at: list[int] = field(default_factory=list)  # which observation each feature belongs to
-    reentered_from: Optional[int] = None
     last_embedded: int = -(10 ** 9)  # frame of the last appearance update
-    best_score: float = -1.0
-    best_crop: Optional[np.ndarray] = None  # set by whoever has the frames (the video pipeline)
 
     @property
     def box(self) -> np.ndarray:
@@ -172,50 +180,45 @@ class Tracklet:
         have = np.isfinite(self.features).all(1)
         if not have.any():
             return None
-        m = self.features[have].mean(0)
-        return (m / max(np.linalg.norm(m), 1e-12)).astype(np.float32)
-
-    def best(self, n: int = 3) -> np.ndarray:
-        """Indices of the ``n`` highest-scoring observations (for representative crops)."""
-        return np.argsort(-self.scores, kind="stable")[:n]
+        return l2_normalize(self.features[have].mean(0))
 
 
-def _normalize(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+@TRACKERS.register("reidkit")
+class Tracker(BaseTracker):
+    """``needs_appearance`` and ``update(detections, embeddings, frame)`` once per frame;
+    ``finish()`` at the end (see :mod:`.base`)."""
 
-
-class Tracker:
-    """``update(boxes, scores, embeddings, frame)`` once per frame; ``finish()`` at the end."""
-
-    def __init__(self, config: TrackerConfig = TrackerConfig(), camera: str = "0"):
-        self.cfg, self.camera = config, camera
+    def __init__(self, config: Optional[TrackerConfig] = None, camera: str = "0"):
+        self.cfg, self.camera = config or TrackerConfig(), camera
         self.kf = KalmanBoxFilter()
         self.tracks: list[Track] = []
         self.finished: list[Tracklet] = []
-        self.reentries = 0
         self._next_id = 1
-        self._memory: list[tuple[int, int, np.ndarray]] = []  # (id, last frame, mean feature) of ended tracks
+        self.memory = IdentityMemory(self.cfg.reentry_window, self.cfg.reentry_distance, self.cfg.distance_scale)
         self._frame: Optional[int] = None
         self._first_frame = True
         self._scores = np.zeros(0)  # this frame's detection scores
 
     # -- one frame ----------------------------------------------------------------------------
-    def update(self, boxes: np.ndarray, scores: np.ndarray, embeddings: Optional[np.ndarray], frame: int,
+    @property
+    def reentries(self) -> int:
+        """How many new tracks took the id of an ended one."""
+        return self.memory.recalled
+
+    def update(self, detections: Detections, embeddings: Optional[np.ndarray], frame: int,
                camera_motion: Optional[np.ndarray] = None) -> list[Track]:
         """Advance to ``frame`` with its detections; returns the confirmed tracks seen in it.
         ``camera_motion``: the 2x3 transform from the previous frame's pixels to this one's
         (:class:`~reidkit.tracking.camera_motion.CameraMotion`); tracks move with it first."""
         cfg = self.cfg
-        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-        scores = np.asarray(scores, np.float64).reshape(-1)
-        if len(boxes) != len(scores):
-            raise ValueError(f"{len(boxes)} boxes but {len(scores)} scores")
+        boxes = np.asarray(detections.xyxy, np.float64)
+        scores = np.asarray(detections.score, np.float64)
         feats = None
         if embeddings is not None:
             feats = np.asarray(embeddings, np.float64)
             if feats.ndim != 2 or len(feats) != len(boxes):
                 raise ValueError(f"expected ({len(boxes)}, D) embeddings, got shape {feats.shape}")
-            feats = _normalize(feats)  # rows of NaN (boxes left unembedded) stay NaN: no appearance
+            feats = l2_normalize(feats, dtype=None)  # rows of NaN (boxes left unembedded) stay NaN: no appearance
         if self._frame is not None and frame <= self._frame:
             raise ValueError(f"frames must increase: got {frame} after {self._frame}")
         steps = 1 if self._frame is None else frame - self._frame
@@ -263,20 +266,21 @@ class Tracker:
         self._first_frame = False
         return [t for t in self.tracks if t.state == CONFIRMED and t.time_since_update == 0]
 
-    def needs_appearance(self, boxes: np.ndarray, scores: np.ndarray, frame: int, refresh: int = 1,
+    def needs_appearance(self, detections: Detections, frame: int,
                          camera_motion: Optional[np.ndarray] = None) -> np.ndarray:
         """Which detections of ``frame`` need a ReID feature: those whose feature could change the
-        next :meth:`update`, or is due. ``refresh`` <= 1: every confident box.
+        next :meth:`update`, or is due. ``appearance_refresh`` 1: every confident box.
 
         Appearance can only lower a match cost, so it matters where a box has two or more tracks
         that could take it (tracks seen last frame near their prediction, lost tracks with a
         feature within their Kalman gate), a lost track among them, or none and a score that
         starts a track (its first feature, for re-entry). A box with one candidate is matched by
         overlap anyway; it is embedded only when that track's feature is missing or at least
-        ``refresh`` frames old."""
+        ``appearance_refresh`` frames old."""
         cfg = self.cfg
-        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-        scores = np.asarray(scores, np.float64).reshape(-1)
+        refresh = cfg.appearance_refresh
+        boxes = np.asarray(detections.xyxy, np.float64)
+        scores = np.asarray(detections.score, np.float64)
         need = scores >= cfg.high_score
         if refresh <= 1 or not need.any():
             return need
@@ -354,7 +358,7 @@ class Tracker:
             track.feature_at.append(len(track.frames) - 1)
             track.features.append(feat.astype(np.float32))
             m = self.cfg.feature_momentum
-            track.feature = feat if track.feature is None else _normalize(m * track.feature + (1 - m) * feat)
+            track.feature = feat if track.feature is None else l2_normalize(m * track.feature + (1 - m) * feat, dtype=None)
         if track.state == TENTATIVE and track.hits >= self.cfg.n_init:
             self._confirm(track, frame)
 
@@ -379,23 +383,10 @@ class Tracker:
         return self._next_id - 1
 
     def _reentry_id(self, track: Track, frame: int) -> Optional[int]:
-        cfg = self.cfg
-        self._memory = [m for m in self._memory if frame - m[1] <= cfg.reentry_window]
-        if track.feature is None or not self._memory or cfg.reentry_window <= 0:
+        if track.feature is None:
             return None
-        active = {t.id for t in self.tracks if t.id}
-        candidates = [m for m in self._memory if m[0] not in active]
-        if not candidates:
-            return None
-        similarity = np.stack([m[2] for m in candidates]) @ _normalize(np.mean(track.features, 0))
-        dist = (1.0 - similarity) / cfg.distance_scale
-        best = int(np.argmin(dist))
-        if dist[best] > cfg.reentry_distance:
-            return None
-        old_id = candidates[best][0]
-        self._memory = [m for m in self._memory if m[0] != old_id]
-        self.reentries += 1
-        track.reentered_from = old_id
+        feature = l2_normalize(np.mean(track.features, 0), dtype=None)
+        old_id = self.memory.recall(feature, frame, (t.id for t in self.tracks if t.id))
         return old_id
 
     def _end(self, track: Track) -> None:
@@ -403,7 +394,7 @@ class Tracker:
         tracklet = self._tracklet(track)
         self.finished.append(tracklet)
         if tracklet.mean_feature is not None:
-            self._memory.append((track.id, int(tracklet.frames[-1]), tracklet.mean_feature))
+            self.memory.remember(track.id, int(tracklet.frames[-1]), tracklet.mean_feature)
 
     def _tracklet(self, track: Track) -> Tracklet:
         features = None
@@ -411,7 +402,7 @@ class Tracker:
             features = np.full((len(track.frames), len(track.features[0])), np.nan, np.float32)
             features[track.feature_at] = np.stack(track.features)
         tracklet = Tracklet(self.camera, track.id, np.array(track.frames, np.int64), np.stack(track.boxes),
-                            np.array(track.scores, np.float32), features, track.best_crop)
+                            np.array(track.scores, np.float32), features)
         return tracklet.filled(self.cfg.fill_gaps) if self.cfg.fill_gaps > 1 else tracklet
 
     def finish(self) -> list[Tracklet]:
