@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import List, Optional
 
@@ -13,17 +12,6 @@ from .common import check_device, check_finite, plain_opts, print_json, user_err
 app = typer.Typer(help="Create, fill and search a persistent gallery of person images.", no_args_is_help=True)
 
 PREPROCESS_HELP = "Resizing: 'loader' (PIL bicubic) or 'demo' (OpenCV bicubic), as in `reid extract`."
-
-
-def embedder_for(gallery, images: int = 1, batch_size: int = 32, device: str = "cpu"):
-    """The embedder the gallery was created with (refusing model files that changed since), in
-    the runtime that is faster for ``images`` images."""
-    from ..inference.embedder import runtime_for
-    from ..inference.resolve import embedder_from_record
-
-    record = json.loads(gallery.settings.get("model_spec") or "{}")
-    return embedder_from_record(record, f"gallery {gallery.folder}", batch_size=batch_size, device=device,
-                                runtime=runtime_for(images, device))
 
 
 @app.command("create", context_settings={"ignore_unknown_options": True})
@@ -46,21 +34,19 @@ def create(
     """Create an empty gallery for one model (the shipped default model when none is given)."""
     from ..fileio import check_output_dir
     from ..inference.preprocess import check_preprocess
-    from ..inference.resolve import ModelSpec, record_name, resolve_embedder
-    from ..retrieval import Gallery
+    from ..inference.resolve import ModelSpec, record_name
+    from ..pipeline.ingest import create_gallery
     from ..retrieval.gallery import check_new_gallery_folder
 
     opts = plain_opts(opts)
     check_new_gallery_folder(folder)  # before the model is loaded: seconds, not a surprise at the end
     check_output_dir(folder, "gallery folder")
     check_preprocess(preprocess)
-    spec = ModelSpec(config_file, tuple(opts), weights, onnx, preprocess, flip)
-    record = spec.record()
-    embedder = resolve_embedder(spec, batch_size=1)
-    gallery = Gallery.create(folder, record_name(record), embedder.dim, engine=engine, index_kind=index,
-                             milvus_uri=milvus_uri, model_spec=record)
+    gallery, record = create_gallery(folder, ModelSpec(config_file, tuple(opts), weights, onnx, preprocess, flip),
+                                     engine, index, milvus_uri)
+    dim = gallery.dim
     gallery.close()
-    typer.echo(f"created gallery {folder}: model {record_name(record)}, dim {embedder.dim}, {engine} engine")
+    typer.echo(f"created gallery {folder}: model {record_name(record)}, dim {dim}, {engine} engine")
 
 
 @app.command("add")
@@ -84,8 +70,9 @@ def add(
     from tqdm import tqdm
 
     from ..inference.files import expand_inputs
+    from ..pipeline.ingest import add_images
     from ..retrieval import Gallery
-    from ..retrieval.sources import metadata_from_name, read_metadata_csv
+    from ..retrieval.sources import read_metadata_csv
     from .extract_cmd import report_skipped
 
     check_device(device)
@@ -95,29 +82,16 @@ def add(
     if not paths:
         raise ValueError("no images: give image files, folders or glob patterns, or --csv FILE")
     with Gallery.open(folder) as gallery:
-        present = gallery.sources_present([str(p.resolve()) for p in paths])
-        todo = [p for p in paths if str(p.resolve()) not in present]
-        embedder = embedder_for(gallery, len(todo), batch_size, device) if todo else None
-        added, failed = 0, []
-        with tqdm(total=len(todo), unit="img", desc="gallery add", disable=quiet) as bar:
-            for start in range(0, len(todo), chunk):
-                part = todo[start:start + chunk]
-                feats, ok, bad = embedder.embed_files(part, progress=bar.update)
-                failed += [reason for _, reason in bad]
-                metas = []
-                for i in ok:
-                    p = Path(part[i])
-                    meta = {**metadata_from_name(p), **table.get(p.resolve(), {})}
-                    metas.append({**meta, "source": str(p.resolve())})
-                added += len(gallery.add(feats, metas, model=gallery.model))
+        with tqdm(total=len(paths), unit="img", desc="gallery add", disable=quiet) as bar:
+            done = add_images(gallery, paths, table, chunk, batch_size, device, progress=bar.update)
         total = len(gallery)
-    runtime = f" ({embedder.runtime})" if embedder is not None else ""
-    typer.echo(f"added {added} images to {folder}{runtime}, {total} in all")
-    if present:
-        typer.echo(f"skipped {len(present)} images already in the gallery (same file); remove their items to "
-                   "add them again", err=True)
-    report_skipped(failed)
-    if failed and not added:
+    runtime = f" ({done.runtime})" if done.runtime else ""
+    typer.echo(f"added {done.added} images to {folder}{runtime}, {total} in all")
+    if done.already_present:
+        typer.echo(f"skipped {done.already_present} images already in the gallery (same file); remove their items "
+                   "to add them again", err=True)
+    report_skipped(done.failed)
+    if done.failed and not done.added:
         raise typer.Exit(1)
 
 
@@ -151,6 +125,7 @@ def search(
 ) -> None:
     """Find the gallery items nearest to a query image."""
     from ..fileio import check_output_file
+    from ..pipeline.ingest import search_image
     from ..retrieval import Filters, Gallery
     from ..retrieval.sources import metadata_from_name
 
@@ -169,12 +144,8 @@ def search(
             raise ValueError("give --exclude-camera or --exclude-same-camera, not both")
         exclude_camera = cam
     with Gallery.open(folder) as gallery:
-        embedder = embedder_for(gallery)
-        feats, ok, failed = embedder.embed_files([query])
-        if failed:
-            raise ValueError(failed[0][1])
         filters = Filters(cameras=camera or None, exclude_camera=exclude_camera, since=since, until=until)
-        hits = [h.to_dict() for h in gallery.search(feats, top_k, filters, rerank=rerank, aqe=aqe)[0]]
+        hits = [h.to_dict() for h in search_image(gallery, query, top_k, filters, rerank=rerank, aqe=aqe)]
     if html_out is not None:
         from ..viz.search_page import write_search_page
 

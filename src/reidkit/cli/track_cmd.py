@@ -58,6 +58,7 @@ def track(
     from ..fileio import check_output_dir
     from ..pipeline import NoFrames, open_source, run_tracking
     from ..pipeline.components import make_detector, make_embedder
+    from ..pipeline.ingest import open_or_create_gallery
     from ..pipeline.sources import frames_near
     from ..tracking import TrackerConfig
     from ..tracking.camera_motion import CameraMotion
@@ -86,7 +87,7 @@ def track(
         else:
             frames = open_source(source, stride=stride, start=start, limit=max_frames)
             if gallery_dir is not None:
-                gallery, embedder = open_gallery_and_model(gallery_dir, reid)
+                gallery, embedder = open_or_create_gallery(gallery_dir, reid)
             elif reid != "none":
                 embedder = make_embedder(reid or "default")
             if embedder is not None and embedder.card is not None:  # the tracker's thresholds in this model's units
@@ -115,38 +116,6 @@ def track(
             typer.echo(f"  {key}: {path}")
     for problem in result.problems:
         typer.echo(f"warning: {problem}", err=True)
-
-
-def open_gallery_and_model(folder: Path, reid: Optional[str]):
-    """(gallery, embedder) for ``--gallery``: an existing gallery brings its own model, and a
-    ``--reid`` that gives other features is refused (they would not compare with the gallery's);
-    a new gallery is made for the ``--reid`` model (default: the shipped one)."""
-    import json
-
-    from ..inference.resolve import ModelSpec, embedder_from_record, record_name
-    from ..pipeline.components import make_embedder
-    from ..retrieval import Gallery
-    from ..retrieval.gallery import DB_NAME
-
-    if (folder / DB_NAME).exists():
-        gallery = Gallery.open(folder)
-        try:
-            record = json.loads(gallery.settings.get("model_spec") or "{}")
-            if reid is not None:
-                asked = ModelSpec.parse(reid).record()
-                if not record or asked["fingerprint"] != record["fingerprint"]:
-                    have = record_name(record) if record else "vectors added from Python"
-                    raise ValueError(f"gallery {folder} holds features of {have}; --reid {reid} ({record_name(asked)}) "
-                                     "gives features that do not compare with them: drop --reid to use the "
-                                     "gallery's own model, or give another --gallery")
-            embedder = embedder_from_record(record, f"gallery {folder}", runtime="onnxruntime", spinning=False)
-        except BaseException:
-            gallery.close()
-            raise
-        return gallery, embedder
-    embedder = make_embedder(reid or "default")
-    record = ModelSpec.parse(reid or "default").record(embedder.preprocess, embedder.flip)
-    return Gallery.create(folder, record_name(record), embedder.dim, model_spec=record), embedder
 
 
 @user_errors
