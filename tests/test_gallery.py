@@ -132,8 +132,7 @@ def test_index_is_rebuilt_or_caught_up_from_sqlite(tmp_path, caplog):
     # Items committed after the index was written (as when a process dies before saving it).
     g = Gallery.open(folder)
     g.add(vectors_for(np.arange(201, 251)))
-    g.db.close()  # no close(): the index file still describes 200 items
-    g.db = None
+    g.store.close()  # the database closed without flushing the index: the index file still describes 200 items
     g = Gallery.open(folder)
     assert len(g.index) == 250 and g.search(vectors_for(np.array([240])), 1)[0][0].id == 240
     g.close()
