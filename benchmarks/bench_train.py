@@ -43,7 +43,8 @@ def reidkit_rate(config: Path, root: Path, batch: int, iters: int, warmup: int, 
 
     from reidkit.config import load_config
     from reidkit.engine import launch
-    from reidkit.engine.trainer import Hook, LRSchedule, Trainer
+    from reidkit.engine.hooks import Hook, LRSchedule
+    from reidkit.engine.trainer import Trainer
 
     class Timer(Hook):
         def __init__(self) -> None:

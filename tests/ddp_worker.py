@@ -7,7 +7,9 @@ import torch
 
 from reidkit.config import load_config
 from reidkit.engine import launch
-from reidkit.engine.trainer import LRSchedule, Trainer, unwrap
+from reidkit.engine.hooks import LRSchedule
+from reidkit.engine.testing import unwrap
+from reidkit.engine.trainer import Trainer
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_training import REPO, TINY  # noqa: E402

@@ -16,7 +16,8 @@ import torch
 from reidkit.config import load_config
 from reidkit.data.synthetic import generate
 from reidkit.engine import launch
-from reidkit.engine.trainer import Checkpointer, Hook, LRSchedule, Trainer
+from reidkit.engine.hooks import Checkpointer, Hook, LRSchedule
+from reidkit.engine.trainer import Trainer
 from reidkit.images import ImageReadError
 
 REPO = Path(__file__).parents[1]
@@ -62,9 +63,18 @@ def test_resume_mid_epoch_reproduces_uninterrupted_weights(synth_root, tmp_path)
     per_epoch = full.iters_per_epoch
     stop = per_epoch + per_epoch // 2  # in the middle of the second epoch
     cfg = tiny_cfg(synth_root, tmp_path / "cut", *two_epochs)
-    cut = make_trainer(cfg, [LRSchedule(), Checkpointer(every_seconds=0.0), StopAt(stop)])
+    ended = []
+
+    class Ended(Hook):
+        def after_train(self, t):
+            ended.append(t.finished)
+
+    cut = make_trainer(cfg, [LRSchedule(), Checkpointer(every_seconds=0.0), StopAt(stop), Ended()])
     with pytest.raises(KeyboardInterrupt):
         cut.train()
+    # after_train ran although a hook raised, and a run that did not finish writes no final model
+    assert ended == [False] and (tmp_path / "cut" / "last.pth").exists()
+    assert not (tmp_path / "cut" / "model_final.pth").exists()
     resumed = make_trainer(cfg, [LRSchedule(), Checkpointer()])
     resumed.resume(tmp_path / "cut" / "last.pth")
     assert resumed.state.iteration == stop and 0 < resumed.state.step_in_epoch < per_epoch

@@ -213,7 +213,7 @@ def test_keep_freed_memory_serves_large_blocks_from_the_heap_instead_of_mmap():
 
 
 def test_resume_forgets_metrics_rows_logged_after_the_checkpoint(tmp_path):
-    from reidkit.engine.trainer import drop_rows_after
+    from reidkit.engine.hooks import drop_rows_after
 
     path = tmp_path / "metrics.csv"
     path.write_text("iteration,epoch,loss\n20,0,1.5\n40,0,1.2\n60,1,1.1\n80,1,0.9\n")
@@ -226,11 +226,31 @@ def test_resume_forgets_metrics_rows_logged_after_the_checkpoint(tmp_path):
 
 
 def test_resumed_run_keeps_earlier_evaluations(tmp_path):
+    """The evaluator's results and best mAP travel in the checkpoint: after a resume, eval.csv
+    still lists the earlier epochs and model_best.pth is replaced only by a better model."""
     from types import SimpleNamespace
 
-    from reidkit.engine.trainer import PeriodicEvaluator
+    from reidkit.engine.hooks import PeriodicEvaluator
 
-    (tmp_path / "eval.csv").write_text("epoch,dataset,Rank-1,mAP\n5,Market1501,69.0,64.2\n10,Market1501,74.1,69.7\n")
-    hook = PeriodicEvaluator()
-    hook.before_train(SimpleNamespace(rank=0, output_dir=tmp_path, state=SimpleNamespace(epoch=7)))
-    assert hook.results == [{"epoch": 5, "dataset": "Market1501", "Rank-1": 69.0, "mAP": 64.2}]
+    scores = iter([64.2, 69.7, 66.0])
+
+    def fake_trainer(epoch):
+        return SimpleNamespace(rank=0, output_dir=tmp_path, state=SimpleNamespace(epoch=epoch), finished=False,
+                               checkpoint=lambda: {"model": {"epoch": torch.tensor(epoch)}, "meta": {}})
+
+    def evaluate():
+        return [("Market1501", {"Rank-1": 70.0, "mAP": next(scores)})]
+
+    first = PeriodicEvaluator(evaluate, period=5)
+    first.after_epoch(fake_trainer(5))
+    first.after_epoch(fake_trainer(7))  # not an evaluation epoch
+    saved = first.state_dict()
+    resumed = PeriodicEvaluator(evaluate, period=5)  # a new process: nothing but the checkpoint
+    resumed.load_state_dict(saved)
+    resumed.after_epoch(fake_trainer(10))
+    resumed.after_epoch(fake_trainer(15))
+    rows = (tmp_path / "eval.csv").read_text().splitlines()
+    assert rows == ["epoch,dataset,Rank-1,mAP", "5,Market1501,70.0,64.2", "10,Market1501,70.0,69.7",
+                    "15,Market1501,70.0,66.0"]
+    best = torch.load(tmp_path / "model_best.pth", weights_only=False)
+    assert int(best["model"]["epoch"]) == 10 and best["meta"]["metrics"]["mAP"] == 69.7

@@ -28,7 +28,7 @@ def demo(
 
     from ..checkpoint import model_from_checkpoint
     from ..data.datasets import build_dataset
-    from ..engine.trainer import TestSet, evaluate_embedder, test_embedder
+    from ..engine.testing import TestSet, evaluate_embedder, test_embedder
     from ..evaluation import evaluate, format_comparison
     from ..fileio import check_output_dir
     from ..inference.embedder import runtime_for

@@ -34,7 +34,7 @@ def eval_model(
     from ..config import check_values
     from ..data.datasets import build_dataset
     from ..engine.launch import resolve_device
-    from ..engine.trainer import test_embedder
+    from ..engine.testing import test_embedder
     from ..evaluation import evaluate, format_table
     from ..evaluation.evaluator import options_from_config
     from ..inference.embedder import runtime_for

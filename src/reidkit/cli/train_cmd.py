@@ -45,7 +45,8 @@ def train(
     """Train a ReID model from a config; run it with torchrun for several processes (DDP)."""
     from ..config import load_config
     from ..engine import launch
-    from ..engine.trainer import Trainer, evaluate_model
+    from ..engine.testing import evaluate_model
+    from ..engine.trainer import Trainer
     from ..evaluation import format_table
 
     from ..fileio import atomic_write_text, check_output_dir

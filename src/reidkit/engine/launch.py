@@ -13,7 +13,7 @@ import torch
 from ..data.datasets import DatasetError, ImageRecord, build_dataset
 from ..modeling import build_model
 from ..checkpoint import load_model_weights
-from .trainer import TestSet
+from .testing import TestSet
 
 logger = logging.getLogger(__name__)
 
