@@ -13,6 +13,8 @@ TF's ``ssd_anchor_generator``, ``FasterRcnnBoxCoder`` and ``multiclass_non_max_s
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
 from .ssd_text_graph import SSDSpec, anchor_sizes
@@ -150,10 +152,11 @@ class _Converter:
         return f"{name}/flat", (height, w)
 
 
-def ssd_onnx(graph: dict[str, TFNode], spec: SSDSpec = SSDSpec()):
+def ssd_onnx(graph: dict[str, TFNode], spec: Optional[SSDSpec] = None):
     """(ONNX model, feature-map sizes). The model maps ``input`` (1, 3, H, W), already scaled to
     [-1, 1], to ``boxes`` (1, anchors, 4) box encodings and ``scores`` (1, anchors, classes + 1)
     sigmoid scores (column 0 is the background)."""
+    spec = spec or SSDSpec()
     conv = _Converter(graph, spec.image_size)
     heads: dict[str, list[str]] = {"BoxEncodingPredictor": [], "ClassPredictor": []}
     sizes = []
@@ -180,8 +183,9 @@ def ssd_onnx(graph: dict[str, TFNode], spec: SSDSpec = SSDSpec()):
     return model, sizes
 
 
-def ssd_anchors(sizes: list[tuple[int, int]], spec: SSDSpec = SSDSpec()) -> np.ndarray:
+def ssd_anchors(sizes: list[tuple[int, int]], spec: Optional[SSDSpec] = None) -> np.ndarray:
     """(N, 4) anchors ``[yc, xc, h, w]`` in [0, 1], in the order of the flattened predictions."""
+    spec = spec or SSDSpec()
     width, height = spec.image_size
     out = []
     for (fh, fw), (widths, heights) in zip(sizes, anchor_sizes(spec)):

@@ -26,6 +26,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 KEEP_OPS = {"Conv2D", "BiasAdd", "Add", "AddV2", "Relu", "Relu6", "Placeholder", "FusedBatchNorm",
             "FusedBatchNormV3", "DepthwiseConv2dNative", "ConcatV2", "Mul", "MaxPool", "AvgPool"}
@@ -116,10 +117,11 @@ def anchor_sizes(spec: SSDSpec) -> list[tuple[list[float], list[float]]]:
     return out
 
 
-def ssd_text_graph(pb_path: str | Path, spec: SSDSpec = SSDSpec()) -> str:
+def ssd_text_graph(pb_path: str | Path, spec: Optional[SSDSpec] = None) -> str:
     """The OpenCV text graph for the frozen TF SSD at ``pb_path`` (see the module docstring)."""
     import cv2
 
+    spec = spec or SSDSpec()
     pb_path = Path(pb_path)
     if not pb_path.is_file():
         raise FileNotFoundError(f"frozen graph not found: {pb_path}")

@@ -48,7 +48,7 @@ class SSDLiteDetector(Detector):
     BACKENDS = ("onnxruntime", "opencv")
 
     def __init__(self, graph: Optional[str | Path] = None, score_threshold: float = 0.4,
-                 spec: SSDSpec = SSDSpec(), threads: Optional[int] = None, backend: str = "onnxruntime",
+                 spec: Optional[SSDSpec] = None, threads: Optional[int] = None, backend: str = "onnxruntime",
                  spinning: bool = False):
         import cv2
 
@@ -57,7 +57,7 @@ class SSDLiteDetector(Detector):
         self.cv2 = cv2
         self.graph = Path(graph) if graph is not None else bundled_graph()
         self.score_threshold = float(score_threshold)
-        self.spec = spec
+        self.spec = spec = spec or SSDSpec()
         self.backend = backend
         if backend == "opencv":
             text = ssd_text_graph(self.graph, spec)
