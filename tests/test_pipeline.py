@@ -51,6 +51,15 @@ def test_track_frames_with_detector_reid_and_gallery(tmp_path):
         assert len(npz["mean_features"]) == len(meta["tracklets"])
     crops = [t["crop"] for t in meta["tracklets"] if t["crop"]]
     assert crops and all(Path(c).is_file() for c in crops)
+    from reidkit.mtmc.tracklets import read_track_output, tracklet_feature
+
+    records = read_track_output(out)  # what cross-camera association reads of the run
+    assert {r.track_id for r in records} == {t["track_id"] for t in meta["tracklets"]}
+    with np.load(out / "tracklets.npz") as npz:
+        i = next(k for k, t in enumerate(meta["tracklets"]) if t["track_id"] == records[0].track_id)
+        a, b = npz["offsets"][i], npz["offsets"][i + 1]
+        np.testing.assert_allclose(records[0].feature, tracklet_feature(npz["features"][a:b], npz["scores"][a:b]))
+    assert all(r.camera == "cam3" and r.start <= r.end and abs(np.linalg.norm(r.feature) - 1) < 1e-5 for r in records)
     import cv2
 
     video = cv2.VideoCapture(str(out / "tracks.mp4"))

@@ -222,11 +222,17 @@ def save_tracklets(output: Path, tracklets: list[Tracklet], camera: str, fps: fl
         arrays["boxes"].append(t.boxes)
         arrays["scores"].append(t.scores)
         arrays["observed"].append(np.ones(len(t.frames), bool) if t.observed is None else t.observed)
-        if t.features is not None:
-            arrays["features"].append(t.features)
-            arrays["mean_features"].append(t.mean_feature)
-    packed = {k: np.concatenate(v) for k, v in arrays.items() if k not in ("mean_features",) and v}
-    if arrays["mean_features"] and len(arrays["mean_features"]) == len(tracklets):
+    # Features row-aligned with the other arrays (NaN where a box was not embedded, or a tracklet
+    # has none); mean_features one row per tracklet (NaN: no feature).
+    dim = next((t.features.shape[1] for t in tracklets if t.features is not None), None)
+    if dim is not None:
+        for t in tracklets:
+            arrays["features"].append(t.features if t.features is not None
+                                      else np.full((len(t.frames), dim), np.nan, np.float32))
+            mean = t.mean_feature
+            arrays["mean_features"].append(mean if mean is not None else np.full(dim, np.nan, np.float32))
+    packed = {k: np.concatenate(v) for k, v in arrays.items() if k != "mean_features" and v}
+    if arrays["mean_features"]:
         packed["mean_features"] = np.stack(arrays["mean_features"])
     packed["track_ids"] = np.array([t.track_id for t in tracklets], np.int64)
     packed["offsets"] = np.array([e["offset"] for e in entries] + [offset], np.int64)

@@ -1,0 +1,180 @@
+"""Cross-camera association: tracklets -> global identities.
+
+1. Distances: cosine distance between tracklet features, optionally k-reciprocal re-ranked
+   (:func:`reidkit.evaluation.rerank.k_reciprocal_rerank` over all tracklets).
+2. Constraints (cannot-links): two tracklets of one camera that overlap in time are two people;
+   with a :class:`Topology`, two tracklets of cameras with no allowed transition between them, or
+   whose time gap is outside the transition's travel times, are two people.
+3. Clustering: average-linkage agglomerative clustering that never merges across a cannot-link
+   and stops at ``threshold`` (:func:`~.clustering.constrained_agglomerative`), by default
+   calibrated on the data: a low quantile of the distances of pairs known to be two people
+   (:func:`calibrated_threshold`). The closed-world
+   option (everyone appears in every camera) matches the two cameras one-to-one by the Hungarian
+   method instead; with more cameras, it clusters with one tracklet per camera at most.
+
+numpy (and scipy for the Hungarian method) only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .clustering import constrained_agglomerative
+from .tracklets import TrackletRecord
+
+#: With ``threshold`` None, two tracklets may be one person when their distance is below what
+#: this share of the known-different pairs (the cannot-links) reach: the data's own negatives
+#: calibrate the threshold to the model and the cameras.
+NEGATIVE_QUANTILE = 0.02
+#: Below this many cannot-linked pairs the calibration falls back to a fixed cosine distance.
+MIN_NEGATIVES = 20
+FALLBACK_THRESHOLD = 0.3
+
+
+def calibrated_threshold(dist: np.ndarray, blocked: np.ndarray, quantile: float = NEGATIVE_QUANTILE) -> float:
+    """The ``quantile`` of the distances of cannot-linked pairs (two people for sure), or
+    :data:`FALLBACK_THRESHOLD` when there are too few such pairs to tell."""
+    iu = np.triu_indices(len(dist), 1)
+    negatives = dist[iu][blocked[iu]]
+    if len(negatives) < MIN_NEGATIVES:
+        return FALLBACK_THRESHOLD
+    return float(np.quantile(negatives, quantile))
+
+
+@dataclass(frozen=True)
+class Transition:
+    """People may walk from camera ``source`` to camera ``target`` in ``min_seconds`` to ``max_seconds``."""
+
+    source: str
+    target: str
+    min_seconds: float = 0.0
+    max_seconds: float = float("inf")
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Which camera transitions are possible and how long they take; pairs not listed are not.
+
+    YAML: ``transitions: [{from: cam1, to: cam2, min_seconds: 5, max_seconds: 60, both_ways: true}]``."""
+
+    transitions: tuple[Transition, ...]
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "Topology":
+        import yaml
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"topology file not found: {path}")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            raise ValueError(f"{path}: not YAML ({str(e).splitlines()[0]})") from None
+        if not isinstance(data, dict) or not isinstance(data.get("transitions"), list) or not data["transitions"]:
+            raise ValueError(f"{path}: expected a mapping with a non-empty list `transitions`")
+        unknown = set(data) - {"transitions"}
+        if unknown:
+            raise ValueError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}; expected transitions")
+        out = []
+        allowed = {"from", "to", "min_seconds", "max_seconds", "both_ways"}
+        for i, item in enumerate(data["transitions"]):
+            where = f"{path}: transitions[{i}]"
+            if not isinstance(item, dict) or not {"from", "to"} <= set(item):
+                raise ValueError(f"{where}: expected a mapping with `from` and `to` camera names")
+            if set(item) - allowed:
+                raise ValueError(f"{where}: unknown key(s) {', '.join(sorted(set(item) - allowed))}; "
+                                 f"expected {', '.join(sorted(allowed))}")
+            try:
+                lo, hi = float(item.get("min_seconds", 0.0)), float(item.get("max_seconds", float("inf")))
+            except (TypeError, ValueError):
+                raise ValueError(f"{where}: min_seconds and max_seconds must be numbers") from None
+            if not 0 <= lo <= hi:
+                raise ValueError(f"{where}: need 0 <= min_seconds <= max_seconds, got {lo}, {hi}")
+            source, target = str(item["from"]), str(item["to"])
+            if source == target:
+                raise ValueError(f"{where}: from and to are the same camera {source!r}")
+            out.append(Transition(source, target, lo, hi))
+            if item.get("both_ways", False):
+                out.append(Transition(target, source, lo, hi))
+        return cls(tuple(out))
+
+    def check_cameras(self, cameras: Sequence[str], where: str = "topology") -> None:
+        """An error naming a camera the topology mentions but no input has."""
+        known = set(cameras)
+        for t in self.transitions:
+            for cam in (t.source, t.target):
+                if cam not in known:
+                    raise ValueError(f"{where}: camera {cam!r} is not among the inputs ({', '.join(sorted(known))})")
+
+    def allows(self, a: TrackletRecord, b: TrackletRecord) -> bool:
+        """Whether one person could be tracklet ``a`` and tracklet ``b`` (in either order in time)."""
+        first, second = (a, b) if a.start <= b.start else (b, a)
+        gap = second.start - first.end
+        return any(t.source == first.camera and t.target == second.camera and t.min_seconds <= gap <= t.max_seconds
+                   for t in self.transitions)
+
+
+def cannot_links(records: Sequence[TrackletRecord], topology: Optional[Topology] = None) -> np.ndarray:
+    """(N, N) bool: pairs that cannot be one person (same camera overlapping in time; or, with a
+    topology, different cameras it does not connect within the travel times)."""
+    n = len(records)
+    cams = np.array([r.camera for r in records])
+    start = np.array([r.start for r in records])
+    end = np.array([r.end for r in records])
+    same_camera = cams[:, None] == cams[None, :]
+    links = same_camera & (start[:, None] <= end[None, :]) & (start[None, :] <= end[:, None])
+    if topology is not None:
+        for i in range(n):
+            for j in range(i + 1, n):
+                if not same_camera[i, j] and not topology.allows(records[i], records[j]):
+                    links[i, j] = links[j, i] = True
+    np.fill_diagonal(links, False)
+    return links
+
+
+def distances(records: Sequence[TrackletRecord], rerank: bool = False) -> np.ndarray:
+    """(N, N) cosine distances of the tracklet features (k-reciprocal re-ranked when asked)."""
+    feats = np.stack([r.feature for r in records]).astype(np.float32)
+    if rerank and len(records) > 2:
+        from ..evaluation.rerank import k_reciprocal_rerank
+
+        k1 = min(20, len(records) - 1)
+        dist = k_reciprocal_rerank(feats, feats, k1=k1, k2=min(6, k1))
+        return ((dist + dist.T) / 2).astype(np.float64)
+    return np.clip(1.0 - feats @ feats.T, 0.0, 2.0).astype(np.float64)
+
+
+def associate(records: Sequence[TrackletRecord], threshold: Optional[float] = None,
+              topology: Optional[Topology] = None, rerank: bool = False, closed_world: bool = False) -> np.ndarray:
+    """Global identity labels 0..K-1, one per record (numbered by first member). ``threshold``
+    None: :func:`calibrated_threshold` (the same-camera overlaps' distances, before a topology's links)."""
+    n = len(records)
+    if n == 0:
+        return np.zeros(0, np.int64)
+    dist = distances(records, rerank)
+    if not closed_world and threshold is None:
+        threshold = calibrated_threshold(dist, cannot_links(records))
+    blocked = cannot_links(records, topology)
+    if not closed_world:
+        return constrained_agglomerative(dist, blocked, threshold)
+    cams = np.array([r.camera for r in records])
+    names = sorted(set(cams.tolist()))
+    blocked = blocked | (cams[:, None] == cams[None, :])  # one tracklet per camera in an identity
+    np.fill_diagonal(blocked, False)
+    if len(names) != 2:
+        return constrained_agglomerative(dist, blocked, np.inf)
+    from scipy.optimize import linear_sum_assignment
+
+    a, b = np.flatnonzero(cams == names[0]), np.flatnonzero(cams == names[1])
+    cost = np.where(blocked[np.ix_(a, b)], 1e6, dist[np.ix_(a, b)])
+    labels = np.arange(n)
+    for i, j in zip(*linear_sum_assignment(cost)):
+        if cost[i, j] < 1e6:
+            labels[b[j]] = a[i]
+    _, relabelled = np.unique(labels, return_inverse=True)
+    order = {old: new for new, old in enumerate(dict.fromkeys(relabelled.tolist()))}
+    return np.array([order[x] for x in relabelled.tolist()], np.int64)

@@ -1,0 +1,117 @@
+"""Cross-camera association: tracklet features, constraints, topology files, clustering and the
+pairwise metrics, each against a plain reference or a scene whose answer is known."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from reidkit.mtmc.associate import Topology, associate, calibrated_threshold, cannot_links
+from reidkit.mtmc.metrics import pairwise_scores
+from reidkit.mtmc.tracklets import TrackletRecord, merge_same_track, tracklet_feature
+
+
+def unit(v):
+    v = np.asarray(v, np.float64)
+    return v / np.linalg.norm(v)
+
+
+def test_tracklet_feature_weights_the_best_observed_rows():
+    feats = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [np.nan] * 3], np.float32)
+    scores = np.array([0.9, 0.3, 0.8, 0.99])
+    # best two observed rows with a feature: rows 0 (0.9) and 2 (0.8); row 3 has none, row 1 scores lowest
+    np.testing.assert_allclose(tracklet_feature(feats, scores, best=2), unit([0.9, 0, 0.8]), atol=1e-6)
+    np.testing.assert_allclose(tracklet_feature(feats, scores, observed=[False, True, True, True], best=2),
+                               unit([0, 0.3, 0.8]), atol=1e-6)
+    assert tracklet_feature(feats[3:], scores[3:]) is None
+
+
+def test_pairwise_scores_match_counting_every_pair():
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        n = int(rng.integers(2, 12))
+        pred, true = rng.integers(0, 4, n), rng.integers(0, 4, n)
+        tp = fp = fn = 0
+        for i, j in itertools.combinations(range(n), 2):
+            tp += pred[i] == pred[j] and true[i] == true[j]
+            fp += pred[i] == pred[j] and true[i] != true[j]
+            fn += pred[i] != pred[j] and true[i] == true[j]
+        s = pairwise_scores(pred, true)
+        assert s["precision"] == pytest.approx(tp / (tp + fp) if tp + fp else 1.0)
+        assert s["recall"] == pytest.approx(tp / (tp + fn) if tp + fn else 1.0)
+        purity = sum(np.bincount(true[pred == c]).max() for c in np.unique(pred)) / n
+        assert s["purity"] == pytest.approx(purity)
+
+
+def scene(seed: int = 0, people: int = 6, noise: float = 0.35):
+    """Each person seen once in camera a (0-10 s) and once in camera b (20-30 s), features noisy views of theirs."""
+    rng = np.random.default_rng(seed)
+    base = rng.standard_normal((people, 32))
+    records, truth = [], []
+    for cam, (start, end) in (("a", (0.0, 10.0)), ("b", (20.0, 30.0))):
+        for p in rng.permutation(people):
+            records.append(TrackletRecord(cam, len(records), start, end, unit(base[p] + noise * rng.standard_normal(32))))
+            truth.append(p)
+    return records, np.array(truth)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_associate_finds_the_people_of_a_two_camera_scene(seed):
+    records, truth = scene(seed)
+    closed = pairwise_scores(associate(records, closed_world=True), truth)
+    assert closed["f1"] == 1.0 and closed["identities"] == 6
+    open_world = pairwise_scores(associate(records, threshold=0.5), truth)
+    assert open_world["precision"] == 1.0 and open_world["recall"] >= 0.8
+    # a camera's tracklets overlap in time: never one identity, however alike
+    labels = associate(records, threshold=2.0)
+    for i, j in itertools.combinations(range(len(records)), 2):
+        if records[i].camera == records[j].camera:
+            assert labels[i] != labels[j]
+
+
+def test_the_threshold_is_calibrated_on_the_pairs_known_to_be_different():
+    records, _ = scene(0)
+    blocked = cannot_links(records)
+    dist = 1 - np.stack([r.feature for r in records]) @ np.stack([r.feature for r in records]).T
+    negatives = sorted(dist[i, j] for i, j in itertools.combinations(range(len(records)), 2) if blocked[i, j])
+    assert len(negatives) == 2 * 15  # 6 people a camera: 15 same-camera pairs each
+    assert calibrated_threshold(dist, blocked, 0.5) == pytest.approx(np.quantile(negatives, 0.5))
+    assert calibrated_threshold(dist[:4, :4], blocked[:4, :4]) == 0.3  # too few negatives: the fixed fallback
+
+
+def test_topology_limits_links_by_camera_pair_and_travel_time(tmp_path):
+    records, truth = scene(1)
+    path = tmp_path / "topology.yml"
+    path.write_text("transitions:\n  - {from: a, to: b, min_seconds: 5, max_seconds: 15}\n")
+    topo = Topology.from_yaml(path)
+    assert pairwise_scores(associate(records, threshold=0.5, topology=topo), truth)["recall"] > 0
+    path.write_text("transitions:\n  - {from: a, to: b, min_seconds: 30, max_seconds: 60}\n")  # gaps are 10 s
+    labels = associate(records, threshold=2.0, topology=Topology.from_yaml(path))
+    assert len(set(labels.tolist())) == len(records)  # nobody can have walked that fast
+    path.write_text("transitions:\n  - {from: b, to: a}\n")  # only b -> a: nobody walks a -> b
+    assert len(set(associate(records, threshold=2.0, topology=Topology.from_yaml(path)).tolist())) == len(records)
+    with pytest.raises(ValueError, match=r"topology.yml: transitions\[0\]: need 0 <= min_seconds <= max_seconds"):
+        path.write_text("transitions:\n  - {from: a, to: b, min_seconds: 9, max_seconds: 3}\n")
+        Topology.from_yaml(path)
+    with pytest.raises(ValueError, match=r"transitions\[0\]: unknown key\(s\) speed"):
+        path.write_text("transitions:\n  - {from: a, to: b, speed: 3}\n")
+        Topology.from_yaml(path)
+    with pytest.raises(ValueError, match="non-empty list `transitions`"):
+        path.write_text("cameras: [a, b]\n")
+        Topology.from_yaml(path)
+    with pytest.raises(ValueError, match="camera 'c' is not among the inputs"):
+        Topology((topo.transitions[0].__class__("a", "c"),)).check_cameras(["a", "b"])
+    with pytest.raises(FileNotFoundError, match="topology file not found"):
+        Topology.from_yaml(tmp_path / "none.yml")
+
+
+def test_pieces_of_one_track_are_one_record():
+    a = TrackletRecord("c", 4, 0.0, 2.0, unit([1, 0]), 1, 20, None)
+    b = TrackletRecord("c", 4, 10.0, 12.0, unit([0, 1]), 100, 120, "crop.jpg")
+    other = TrackletRecord("c", 5, 1.0, 3.0, unit([1, 1]))
+    merged = {r.track_id: r for r in merge_same_track([b, other, a])}
+    assert merged[4].start == 0.0 and merged[4].end == 12.0 and merged[4].crop == "crop.jpg"
+    np.testing.assert_allclose(merged[4].feature, unit([1, 1]))
+    assert merged[5] is other
