@@ -20,7 +20,7 @@ runner = CliRunner()
 SUBCOMMANDS = [[], ["config"], ["config", "show"], ["data"], ["data", "synth"], ["data", "summary"], ["data", "crops"],
                ["train"], ["eval"], ["eval-features"], ["demo"], ["extract"], ["export"], ["export", "onnx"], ["visualize"],
                ["track"], ["track-eval"], ["adapt"], ["gallery"], ["gallery", "create"], ["gallery", "add"],
-               ["gallery", "search"], ["gallery", "info"]]
+               ["gallery", "search"], ["gallery", "info"], ["mtmc"], ["mtmc-eval"]]
 
 
 @pytest.mark.parametrize("cmd", SUBCOMMANDS, ids=lambda c: " ".join(c) or "reid")

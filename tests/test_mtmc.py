@@ -115,3 +115,106 @@ def test_pieces_of_one_track_are_one_record():
     assert merged[4].start == 0.0 and merged[4].end == 12.0 and merged[4].crop == "crop.jpg"
     np.testing.assert_allclose(merged[4].feature, unit([1, 1]))
     assert merged[5] is other
+
+
+@pytest.fixture(scope="module")
+def clip_halves(tmp_path_factory):
+    """The shipped clip's frames 1-100 and 101-200, each tracked by `reid track` as its own camera."""
+    from typer.testing import CliRunner
+
+    from reidkit.cli.main import app
+    from reidkit.samples import PETS09_CLIP
+
+    root = tmp_path_factory.mktemp("halves")
+    runner = CliRunner()
+    for camera, extra in (("first", ["--max-frames", "100"]), ("second", ["--start", "101"])):
+        result = runner.invoke(app, ["track", str(PETS09_CLIP), "-o", str(root / camera), "--camera", camera,
+                                     "--no-video", "-q", *extra])
+        assert result.exit_code == 0, result.output
+    return root
+
+
+def test_reid_mtmc_end_to_end_on_the_shipped_clip_in_two(clip_halves, tmp_path):
+    import csv
+    import json
+
+    from typer.testing import CliRunner
+
+    from reidkit.cli.main import app
+    from reidkit.mtmc.tracklets import read_track_output
+
+    runner = CliRunner()
+    out = tmp_path / "mtmc"
+    result = runner.invoke(app, ["mtmc", str(clip_halves / "first"), str(clip_halves / "second"), "-o", str(out),
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    with open(out / "identities.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    tracklets = {c: read_track_output(clip_halves / c) for c in ("first", "second")}
+    assert len(rows) == summary["tracklets"] == sum(map(len, tracklets.values()))
+    assert {(r["camera"], int(r["track_id"])) for r in rows} == {(c, t.track_id) for c, ts in tracklets.items()
+                                                                 for t in ts}
+    gid = {(r["camera"], int(r["track_id"])): int(r["global_id"]) for r in rows}
+    assert summary["in_several_cameras"] >= 1  # people walk through both halves of the clip
+    for camera in ("first", "second"):  # per-camera MOT files with the global ids, row for row
+        mine = (out / "tracks" / f"{camera}.txt").read_text().splitlines()
+        theirs = (clip_halves / camera / "tracks.txt").read_text().splitlines()
+        assert len(mine) == len(theirs)
+        for a, b in zip(mine, theirs):
+            (fa, ia, *ra), (fb, ib, *rb) = a.split(","), b.split(",")
+            assert fa == fb and ra == rb
+            if (camera, int(ib)) in gid:
+                assert int(ia) == gid[(camera, int(ib))]
+    identities = json.loads((out / "identities.json").read_text())["identities"]
+    assert len(identities) == summary["identities"]
+    for ident in identities:
+        times = [a["start"] for a in ident["appearances"]]
+        assert times == sorted(times) and set(ident["cameras"]) == {a["camera"] for a in ident["appearances"]}
+    page = (out / "index.html").read_text()
+    assert page.count("<section>") == len(identities) and "data:image/jpeg;base64," in page
+    # scoring: the identities against themselves are perfect; against "every tracklet its own
+    # person" every merge is wrong
+    itself = tmp_path / "itself.csv"
+    itself.write_text("camera,track_id,person_id\n" + "".join(f"{c},{t},{g}\n" for (c, t), g in gid.items()))
+    apart = tmp_path / "apart.csv"
+    apart.write_text("camera,track_id,person_id\n" + "".join(f"{c},{t},{c}{t}\n" for c, t in gid))
+    for truth, precision in ((itself, 1.0), (apart, 0.0)):
+        scored = runner.invoke(app, ["mtmc-eval", "--pred", str(out / "identities.csv"), "--truth", str(truth), "--json"])
+        assert scored.exit_code == 0, scored.output
+        got = json.loads(scored.stdout)
+        assert got["precision"] == precision and got["tracklets"] == len(gid)
+    assert json.loads(runner.invoke(app, ["mtmc-eval", "--pred", str(out / "identities.csv"), "--truth", str(itself),
+                                          "--json"]).stdout)["f1"] == 1.0
+    bad = runner.invoke(app, ["mtmc-eval", "--pred", str(out / "identities.csv"), "--truth", str(out / "identities.csv")])
+    assert bad.exit_code == 2 and "expected columns camera, person_id, track_id" in bad.output
+
+
+def test_reid_mtmc_bad_input_is_one_line_and_exit_2(clip_halves, tmp_path):
+    from typer.testing import CliRunner
+
+    from reidkit.cli.main import app
+
+    runner = CliRunner()
+
+    def refused(args, message):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+    first = str(clip_halves / "first")
+    refused(["mtmc", first, first, "-o", str(tmp_path / "a")], "both camera 'first'")
+    empty = tmp_path / "lobby"
+    (empty / "7").mkdir(parents=True)  # a crop folder whose only tracklet has no crops
+    refused(["mtmc", first, str(empty), "-o", str(tmp_path / "b")], "camera 'lobby' has no tracklets")
+    topo = tmp_path / "topo.yml"
+    topo.write_text("transitions:\n  - {from: first, to: second, min_seconds: 10, max_seconds: 2}\n")
+    refused(["mtmc", first, str(clip_halves / "second"), "-o", str(tmp_path / "c"), "--topology", str(topo)],
+            "min_seconds <= max_seconds")
+    motion_only = tmp_path / "motion"
+    from reidkit.samples import PETS09_CLIP
+
+    assert runner.invoke(app, ["track", str(PETS09_CLIP), "-o", str(motion_only), "--reid", "none", "--max-frames",
+                               "20", "--no-video", "-q"]).exit_code == 0
+    refused(["mtmc", str(motion_only), first, "-o", str(tmp_path / "d")], "no ReID features")
+    refused(["mtmc", str(tmp_path / "nowhere"), "-o", str(tmp_path / "e")], "not a folder")

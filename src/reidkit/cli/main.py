@@ -10,6 +10,7 @@ from .demo_cmd import demo
 from .eval_cmd import eval_features
 from .eval_model_cmd import eval_model
 from .extract_cmd import extract
+from .mtmc_cmd import mtmc, mtmc_eval
 from .track_cmd import track, track_eval
 from .train_cmd import train
 from .visualize_cmd import visualize
@@ -32,6 +33,8 @@ app.command("visualize", context_settings={"ignore_unknown_options": True})(visu
 app.command("track")(track)
 app.command("track-eval")(track_eval)
 app.command("adapt")(adapt)
+app.command("mtmc")(mtmc)
+app.command("mtmc-eval")(mtmc_eval)
 
 if __name__ == "__main__":
     app()

@@ -14,7 +14,7 @@ from ..fileio import atomic_write_text
 from ..images import ImageReadError, read_image
 
 
-def _thumbnail_tag(path: str | Path | None, alt: str, size: tuple[int, int] = (96, 192)) -> str:
+def thumbnail_tag(path: str | Path | None, alt: str, size: tuple[int, int] = (96, 192)) -> str:
     try:
         if path is None:
             raise ImageReadError("no image")
@@ -35,7 +35,7 @@ def write_search_page(path: str | Path, query: str | Path, hits: Sequence[dict],
         facts = [f"#{rank}", f"score {hit['score']:.3f}"]
         facts += [f"{key} {hit[key]}" for key in ("camera", "frame", "track_id", "person_id") if key in hit]
         facts.append(f"id {hit['id']}")
-        cards.append(f'<figure>{_thumbnail_tag(hit.get("source"), f"hit {rank}")}'
+        cards.append(f'<figure>{thumbnail_tag(hit.get("source"), f"hit {rank}")}'
                      f'<figcaption>{"<br>".join(html.escape(str(f)) for f in facts)}</figcaption></figure>')
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
@@ -48,7 +48,7 @@ img {{ display: block; margin: 0 auto 4px; }}
 .missing {{ width: 96px; height: 192px; background: #eee; font-size: 10px; overflow-wrap: anywhere; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
-<div class="row"><figure class="query">{_thumbnail_tag(query, "query")}<figcaption>query<br>{html.escape(Path(query).name)}</figcaption></figure>
+<div class="row"><figure class="query">{thumbnail_tag(query, "query")}<figcaption>query<br>{html.escape(Path(query).name)}</figcaption></figure>
 {''.join(cards) or '<p>no hits</p>'}</div>
 </body></html>
 """

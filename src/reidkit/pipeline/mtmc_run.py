@@ -1,0 +1,142 @@
+"""`reid mtmc`: per-camera tracklets in, global identities out.
+
+Each input is one camera: a `reid track` output folder (its tracklets and their features), or a
+folder of tracklet crops laid out ``TRACK_ID/*.jpg|png`` (the camera is the folder's name; the
+crops are embedded with the ReID model, a tracklet's feature is the mean of its crops'). The
+tracklets are associated by :func:`reidkit.mtmc.associate`, and written:
+
+* ``identities.csv``: ``camera,track_id,global_id``, one row per tracklet;
+* ``tracks/<camera>.txt``: the camera's MOT file with global ids (`reid track` inputs);
+* ``identities.json``: per identity its cameras, first and last time, best crop, appearances;
+* ``index.html``: one row per identity, its appearances across cameras in time order.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ..fileio import atomic_write_text
+from ..data.datasets import IMAGE_SUFFIXES
+from ..mtmc.associate import Topology, associate
+from ..mtmc.tracklets import TrackletRecord, read_track_output, tracklet_feature
+
+
+@dataclass
+class CameraInput:
+    camera: str
+    folder: Path
+    records: list[TrackletRecord]
+    tracks_file: Optional[Path]  # the MOT file of a `reid track` output
+
+
+def is_track_output(folder: Path) -> bool:
+    return (folder / "tracklets.json").is_file()
+
+
+def read_crop_folder(folder: Path, embedder) -> list[TrackletRecord]:
+    """Tracklets from ``TRACK_ID/*.jpg|png`` sub-folders. Their times are unknown, so the k-th
+    tracklet gets the instant k: one camera's tracklets never overlap and may be one person."""
+    tracks = sorted((p for p in folder.iterdir() if p.is_dir()), key=lambda p: p.name)
+    bad = [p.name for p in tracks if not p.name.lstrip("-").isdigit()]
+    if bad:
+        raise ValueError(f"{folder}: tracklet folders must be named by their track id (a number), got {bad[0]!r}")
+    records = []
+    for k, track in enumerate(tracks):
+        images = sorted(p for p in track.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not images:
+            continue
+        feats, ok, _ = embedder.embed_files(images)
+        if not ok:
+            continue
+        feature = tracklet_feature(feats, np.ones(len(ok)), best=len(ok))
+        records.append(TrackletRecord(folder.name, int(track.name), float(k), float(k), feature, crop=str(images[ok[0]])))
+    return records
+
+
+def read_inputs(inputs: Sequence[Path], reid: str = "default") -> list[CameraInput]:
+    """Every input as a camera, with clear errors for folders that are neither kind, cameras
+    with no tracklets, and two inputs with one camera name."""
+    embedder = None
+    cameras: list[CameraInput] = []
+    for folder in map(Path, inputs):
+        if not folder.is_dir():
+            raise FileNotFoundError(f"input {folder}: not a folder (give `reid track` outputs or tracklet crop folders)")
+        if is_track_output(folder):
+            records = read_track_output(folder)
+            camera = records[0].camera if records else json.loads((folder / "tracklets.json").read_text())["camera"]
+            tracks = folder / "tracks.txt"
+            entry = CameraInput(str(camera), folder, records, tracks if tracks.is_file() else None)
+        else:
+            if embedder is None:
+                from ..inference.resolve import resolve_embedder
+
+                embedder = resolve_embedder(reid, runtime="onnxruntime")
+            entry = CameraInput(folder.name, folder, read_crop_folder(folder, embedder), None)
+        if not entry.records:
+            raise ValueError(f"input {folder}: camera {entry.camera!r} has no tracklets with features or crops")
+        clash = next((c for c in cameras if c.camera == entry.camera), None)
+        if clash is not None:
+            raise ValueError(f"inputs {clash.folder} and {folder} are both camera {entry.camera!r}: "
+                             "each input must be its own camera (track with --camera NAME)")
+        cameras.append(entry)
+    if not cameras:
+        raise ValueError("no inputs: give `reid track` output folders or tracklet crop folders, one per camera")
+    return cameras
+
+
+def run_mtmc(inputs: Sequence[Path], output: Path, reid: str = "default", threshold: Optional[float] = None,
+             topology: Optional[Path] = None, rerank: bool = False, closed_world: bool = False) -> dict:
+    """Associate the inputs' tracklets and write the outputs (module docstring); a summary."""
+    cameras = read_inputs(inputs, reid)
+    topo = Topology.from_yaml(topology) if topology is not None else None
+    if topo is not None:
+        topo.check_cameras([c.camera for c in cameras], str(topology))
+    records = [r for c in cameras for r in c.records]
+    labels = associate(records, threshold, topo, rerank, closed_world) + 1  # global ids from 1
+    output.mkdir(parents=True, exist_ok=True)
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["camera", "track_id", "global_id"])
+    writer.writerows([r.camera, r.track_id, int(g)] for r, g in zip(records, labels))
+    atomic_write_text(output / "identities.csv", text.getvalue())
+    next_id = int(labels.max()) + 1
+    for cam in cameras:
+        if cam.tracks_file is None:
+            continue
+        mapping = {r.track_id: int(g) for r, g in zip(records, labels) if r.camera == cam.camera}
+        lines = []
+        for line in cam.tracks_file.read_text().splitlines():
+            parts = line.split(",")
+            if len(parts) < 6:
+                continue
+            track_id = int(float(parts[1]))
+            if track_id not in mapping:  # a track without features: its own identity
+                mapping[track_id], next_id = next_id, next_id + 1
+            lines.append(",".join([parts[0], str(mapping[track_id]), *parts[2:]]))
+        atomic_write_text(output / "tracks" / f"{cam.camera}.txt", "\n".join(lines) + ("\n" if lines else ""))
+    identities = []
+    for g in np.unique(labels):
+        members = sorted((r for r, lab in zip(records, labels) if lab == g), key=lambda r: (r.start, r.camera))
+        identities.append({"global_id": int(g), "cameras": sorted({r.camera for r in members}),
+                           "first": members[0].start, "last": max(r.end for r in members),
+                           "crop": next((r.crop for r in members if r.crop), None),
+                           "appearances": [{"camera": r.camera, "track_id": r.track_id, "start": r.start, "end": r.end,
+                                            "first_frame": r.first_frame, "last_frame": r.last_frame, "crop": r.crop}
+                                           for r in members]})
+    atomic_write_text(output / "identities.json", json.dumps({"identities": identities}, indent=1))
+    from ..viz.identities_page import write_identities_page
+
+    write_identities_page(output / "index.html", identities, f"{len(identities)} identities in "
+                          f"{len(cameras)} cameras")
+    multi = sum(len(i["cameras"]) > 1 for i in identities)
+    return {"cameras": [c.camera for c in cameras], "tracklets": len(records), "identities": len(identities),
+            "in_several_cameras": multi, "outputs": {"identities": str(output / "identities.csv"),
+                                                     "json": str(output / "identities.json"),
+                                                     "page": str(output / "index.html")}}
