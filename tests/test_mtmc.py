@@ -72,13 +72,14 @@ def test_associate_finds_the_people_of_a_two_camera_scene(seed):
 
 
 def test_the_threshold_is_calibrated_on_the_pairs_known_to_be_different():
-    records, _ = scene(0)
+    records, _ = scene(0, people=21)
     blocked = cannot_links(records)
     dist = 1 - np.stack([r.feature for r in records]) @ np.stack([r.feature for r in records]).T
     negatives = sorted(dist[i, j] for i, j in itertools.combinations(range(len(records)), 2) if blocked[i, j])
-    assert len(negatives) == 2 * 15  # 6 people a camera: 15 same-camera pairs each
+    assert len(negatives) == 2 * 210  # 21 people a camera: 210 same-camera pairs each
     assert calibrated_threshold(dist, blocked, 0.5) == pytest.approx(np.quantile(negatives, 0.5))
-    assert calibrated_threshold(dist[:4, :4], blocked[:4, :4]) == 0.3  # too few negatives: the fixed fallback
+    assert calibrated_threshold(dist, blocked, 0.02) == pytest.approx(np.quantile(negatives, 0.02))
+    assert calibrated_threshold(dist[:12, :12], blocked[:12, :12]) == 0.3  # 66 pairs are too few: the fixed fallback
 
 
 def test_topology_limits_links_by_camera_pair_and_travel_time(tmp_path):
