@@ -150,23 +150,51 @@ def main() -> None:
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        records, truth = video_as_two_cameras(args.video, args.gt, args.reid, Path(tmp))
-    cams = np.array([r.camera for r in records])
-    print(f"\n{args.video.name} frames 1-200 and 201-400 as two cameras: {len(records)} tracklets "
-          f"({(cams == 'first').sum()} + {(cams == 'second').sum()}); cross-camera pairs\n")
-    print("| method | precision | recall | F1 |\n|---|---|---|---|")
+        tmp = Path(tmp)
+        records, truth = video_as_two_cameras(args.video, args.gt, args.reid, tmp)
+        cams = np.array([r.camera for r in records])
+        print(f"\n{args.video.name} frames 1-200 and 201-400 as two cameras: {len(records)} tracklets "
+              f"({(cams == 'first').sum()} + {(cams == 'second').sum()}); cross-camera pairs\n")
+        print("| method | precision | recall | F1 |\n|---|---|---|---|")
 
-    def cross(name, labels):
-        s = cross_camera_scores(np.asarray(labels), truth, cams)
-        print(f"| {name} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} |", flush=True)
+        def cross(name, labels):
+            s = cross_camera_scores(np.asarray(labels), truth, cams)
+            print(f"| {name} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} |", flush=True)
 
-    cross("baseline: Hungarian, cosine <= 0.3", hungarian_baseline(records))
-    dist, blocked = distances(records), cannot_links(records)
-    for quantile in (0.01, 0.02, 0.05):
-        t = calibrated_threshold(dist, blocked, quantile)
-        cross(f"agglomerative, threshold from the data ({quantile:.0%}: {t:.3f})", associate(records, t))
-    for threshold in (0.2, 0.3):
-        cross(f"agglomerative, threshold {threshold}", associate(records, threshold))
+        cross("baseline: Hungarian, cosine <= 0.3", hungarian_baseline(records))
+        dist, blocked = distances(records), cannot_links(records)
+        for quantile in (0.01, 0.02, 0.05):
+            t = calibrated_threshold(dist, blocked, quantile)
+            cross(f"agglomerative, threshold from the data ({quantile:.0%}: {t:.3f})", associate(records, t))
+        for threshold in (0.2, 0.3):
+            cross(f"agglomerative, threshold {threshold}", associate(records, threshold))
+        joined_idf1(args.gt, tmp)
+
+
+def joined_idf1(gt: Path, runs: Path) -> None:
+    """IDF1 over frames 1-400 on one timeline: per-camera ids (the second half's ids offset, so
+    every track of it is a new person) against the global ids of `reid mtmc`."""
+    from reidkit.pipeline.mtmc_run import run_mtmc
+    from reidkit.tracking.mot import evaluate_mot
+
+    first, second = (runs / "first" / "tracks.txt").read_text(), (runs / "second" / "tracks.txt").read_text()
+    offset = "\n".join(",".join([p[0], str(int(p[1]) + 10_000), *p[2:]]) for p in
+                       (line.split(",") for line in second.splitlines() if line.strip()))
+    (runs / "per_camera.txt").write_text(first + offset + "\n")
+    gt_file = runs / "gt.txt"
+    gt_file.write_text("".join(line + "\n" for line in gt.read_text().splitlines()
+                               if line.strip() and int(float(line.split(",")[0])) <= 400))
+    per_camera = evaluate_mot(gt_file, runs / "per_camera.txt", 400)
+    print("\n| ids over frames 1-400 | IDF1 | HOTA | IDSW |\n|---|---|---|---|")
+    print(f"| per camera | {per_camera['IDF1']:.1f} | {per_camera['HOTA']:.1f} | {per_camera['IDSW']} |")
+    for name, options in (("global, reid mtmc defaults", {}), ("global, threshold 0.2", {"threshold": 0.2}),
+                          ("global, closed world", {"closed_world": True})):
+        out = runs / f"mtmc_{len(name)}"
+        run_mtmc([runs / "first", runs / "second"], out, **options)
+        joined = (out / "tracks" / "first.txt").read_text() + (out / "tracks" / "second.txt").read_text()
+        (out / "joined.txt").write_text(joined)
+        m = evaluate_mot(gt_file, out / "joined.txt", 400)
+        print(f"| {name} | {m['IDF1']:.1f} | {m['HOTA']:.1f} | {m['IDSW']} |", flush=True)
 
 
 if __name__ == "__main__":
