@@ -115,9 +115,53 @@ def cross_camera_scores(labels: np.ndarray, truth: np.ndarray, cameras: np.ndarr
     return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
 
 
+def synthetic_cameras(tracklets: int, cameras: int, seed: int = 0, dim: int = 256, noise: float = 0.6):
+    """People walking from camera to camera: each visit a tracklet (20-60 s, then 10-120 s of walking
+    to a random next camera), its feature a noisy view of the person's; (records, person per record)."""
+    from reidkit.mtmc.tracklets import TrackletRecord
+
+    rng = np.random.default_rng(seed)
+    people = max(1, tracklets // 5)
+    looks = rng.standard_normal((people, dim))
+    records, truth = [], []
+    clock = rng.uniform(0, 600, people)
+    while len(records) < tracklets:
+        p = int(rng.integers(people))
+        start = clock[p]
+        end = start + rng.uniform(20, 60)
+        clock[p] = end + rng.uniform(10, 120)
+        view = looks[p] + noise * rng.standard_normal(dim)
+        records.append(TrackletRecord(f"cam{int(rng.integers(cameras)):02d}", len(records), start, end,
+                                      view / np.linalg.norm(view)))
+        truth.append(p)
+    return records, np.array(truth)
+
+
+def scale(tracklets: int, cameras: int) -> None:
+    """Time and peak memory of associating ``tracklets`` synthetic tracklets of ``cameras`` cameras."""
+    import resource
+    import time
+
+    from reidkit.mtmc.associate import associate
+    from reidkit.mtmc.metrics import pairwise_scores
+
+    records, truth = synthetic_cameras(tracklets, cameras)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    labels = associate(records)
+    seconds = time.perf_counter() - start
+    peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 2 ** 20
+    s = pairwise_scores(labels, truth)
+    print(f"synthetic: {tracklets} tracklets of {len(set(truth.tolist()))} people in {cameras} cameras associated in "
+          f"{seconds:.1f} s (peak memory +{peak:.2f} GB); pairwise precision {s['precision']:.3f}, recall "
+          f"{s['recall']:.3f}, F1 {s['f1']:.3f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cuhk03", type=Path, required=True, help="the CUHK03 folder in Market-1501 layout")
+    parser.add_argument("--cuhk03", type=Path, help="the CUHK03 folder in Market-1501 layout")
+    parser.add_argument("--scale", type=int, nargs=2, metavar=("TRACKLETS", "CAMERAS"),
+                        help="also associate this many synthetic tracklets of this many cameras, timed")
     parser.add_argument("--reid", default="default", help="a model as `reid track --reid` takes it")
     parser.add_argument("--video", type=Path, help="vtest.avi (PETS09-S2L1), to associate its two halves")
     parser.add_argument("--gt", type=Path, help="the MOTChallenge ground truth of the video")
@@ -126,6 +170,10 @@ def main() -> None:
     from reidkit.mtmc.associate import associate, calibrated_threshold, cannot_links, distances
     from reidkit.mtmc.metrics import pairwise_scores
 
+    if args.scale:
+        scale(*args.scale)
+    if args.cuhk03 is None:
+        return
     records, truth = cuhk03_tracklets(args.cuhk03, args.reid)
     print(f"CUHK03 test split: {len(records)} tracklets of {len(set(truth.tolist()))} people in "
           f"{len({r.camera for r in records})} cameras")
