@@ -69,10 +69,15 @@ def classifier_size(ckpt: dict[str, Any]) -> Optional[int]:
     return None if head is None else int(head.shape[0])
 
 
-def checkpoint_card(ckpt: dict[str, Any], where: str, cfg=None, dim: Optional[int] = None) -> ModelCard:
+def checkpoint_card(ckpt: dict[str, Any], where: str, cfg=None, dim: Optional[int] = None,
+                    config_decides: bool = False) -> ModelCard:
     """The model card of a loaded checkpoint: its own, completed from ``cfg`` and the model's
-    ``dim`` for files that predate cards (fast-reid's)."""
+    ``dim`` for files that predate cards (fast-reid's). ``config_decides``: the checkpoint is
+    run with a config the user gave, whose input size and mean/std win over the file's."""
     meta = dict(ckpt.get("meta") or {})
+    if config_decides:
+        for key in ("input_size", "pixel_mean", "pixel_std"):
+            meta.pop(key, None)
     if dim is not None:
         meta.setdefault("embedding_dim", int(dim))
     return ModelCard.from_meta(meta, where, state=ckpt["model"], cfg=cfg)

@@ -99,11 +99,7 @@ class Embedder:
         if not weights:
             raise ValueError("no weights: give MODEL.WEIGHTS (a reidkit or fast-reid checkpoint)")
         model, cfg = model_from_config(cfg, weights)
-        ckpt = load_checkpoint(weights)
-        # The config the user gave decides the architecture and input: the file's card only adds what it says beyond.
-        card = checkpoint_card({**ckpt, "meta": {k: v for k, v in (ckpt.get("meta") or {}).items()
-                                                 if k not in ("input_size", "pixel_mean", "pixel_std")}},
-                               str(weights), cfg, model.embedding_dim)
+        card = checkpoint_card(load_checkpoint(weights), str(weights), cfg, model.embedding_dim, config_decides=True)
         kwargs.setdefault("name", Path(weights).name)
         return cls._from_card(model, card, device, kwargs)
 

@@ -154,10 +154,7 @@ def load_model(spec: ModelSpec, how: str = WEIGHTS_HOW):
         if weights is None:
             raise ValueError(f"{spec.config} describes a model to load: give its {how}")
         model, cfg = model_from_config(cfg, weights)
-        ckpt = load_checkpoint(weights)
-        # The given config decides the input; the file's card adds what it says beyond that.
-        meta = {k: v for k, v in (ckpt.get("meta") or {}).items() if k not in ("input_size", "pixel_mean", "pixel_std")}
-        card = checkpoint_card({**ckpt, "meta": meta}, str(weights), cfg, model.embedding_dim)
+        card = checkpoint_card(load_checkpoint(weights), str(weights), cfg, model.embedding_dim, config_decides=True)
     else:
         weights = spec.weights or default_weights()
         model, cfg = model_from_checkpoint(weights)
