@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
-from reidkit.mtmc.associate import Topology, associate, calibrated_threshold, cannot_links
+from reidkit.mtmc.associate import Topology, Transition, associate, calibrated_threshold, cannot_links
 from reidkit.mtmc.metrics import pairwise_scores
 from reidkit.mtmc.tracklets import TrackletRecord, merge_same_track, tracklet_feature
 
@@ -219,3 +219,15 @@ def test_reid_mtmc_bad_input_is_one_line_and_exit_2(clip_halves, tmp_path):
                                "20", "--no-video", "-q"]).exit_code == 0
     refused(["mtmc", str(motion_only), first, "-o", str(tmp_path / "d")], "no ReID features")
     refused(["mtmc", str(tmp_path / "nowhere"), "-o", str(tmp_path / "e")], "not a folder")
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_topology_pairs_at_once_equal_one_pair_at_a_time(seed):
+    rng = np.random.default_rng(seed)
+    records = [TrackletRecord(f"c{rng.integers(3)}", i, float(s), float(s + rng.integers(0, 20)), unit([1, 0]))
+               for i, s in enumerate(rng.integers(0, 100, 25))]
+    topo = Topology((Transition("c0", "c1", 0, 30), Transition("c1", "c2", 5, 50), Transition("c2", "c0")))
+    cams = np.array([r.camera for r in records])
+    got = topo.allowed_pairs(cams, np.array([r.start for r in records]), np.array([r.end for r in records]))
+    for i, j in itertools.combinations(range(len(records)), 2):
+        assert got[i, j] == got[j, i] == topo.allows(records[i], records[j]), (i, j)

@@ -111,6 +111,19 @@ class Topology:
                 if cam not in known:
                     raise ValueError(f"{where}: camera {cam!r} is not among the inputs ({', '.join(sorted(known))})")
 
+    def allowed_pairs(self, cameras: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+        """(N, N) bool, :meth:`allows` for every pair at once (the earlier-starting one walks first)."""
+        first = start[:, None] <= start[None, :]  # i starts first (ties: the lower index, as allows(i, j))
+        np.fill_diagonal(first, True)
+        gap = start[None, :] - end[:, None]  # when i walks first to j
+        out = np.zeros(first.shape, bool)
+        for t in self.transitions:
+            walk = (cameras == t.source)[:, None] & (cameras == t.target)[None, :] & (gap >= t.min_seconds) \
+                & (gap <= t.max_seconds)
+            out |= np.where(first, walk, walk.T)
+        upper = np.triu(out, 1)
+        return upper | upper.T
+
     def allows(self, a: TrackletRecord, b: TrackletRecord) -> bool:
         """Whether one person could be tracklet ``a`` and tracklet ``b`` (in either order in time)."""
         first, second = (a, b) if a.start <= b.start else (b, a)
@@ -129,10 +142,7 @@ def cannot_links(records: Sequence[TrackletRecord], topology: Optional[Topology]
     same_camera = cams[:, None] == cams[None, :]
     links = same_camera & (start[:, None] <= end[None, :]) & (start[None, :] <= end[:, None])
     if topology is not None:
-        for i in range(n):
-            for j in range(i + 1, n):
-                if not same_camera[i, j] and not topology.allows(records[i], records[j]):
-                    links[i, j] = links[j, i] = True
+        links |= ~same_camera & ~topology.allowed_pairs(cams, start, end)
     np.fill_diagonal(links, False)
     return links
 
