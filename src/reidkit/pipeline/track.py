@@ -175,8 +175,8 @@ def run_tracking(source: FrameSource, detect: Callable[[np.ndarray, int], Detect
         if progress is not None:
             progress(1)
     wall = time.perf_counter() - began
-    tracklets = [replace(t, crop=best[(t.track_id, int(t.frames[0]))][1]) if (t.track_id, int(t.frames[0])) in best
-                 else t for t in tracker.finish()]
+    tracklets = [replace(t, crop=best.get((t.track_id, int(t.frames[0])), (None, t.crop))[1])
+                 for t in tracker.finish()]
     for t in tracklets:
         rows += [(int(f), t.track_id, b, float(s)) for f, b, s in zip(t.frames, t.boxes, t.scores)]
     result = TrackingResult(tracklets, frames, seconds, tracker.reentries, list(source.problems), embedded, wall)
