@@ -203,7 +203,7 @@ def test_a_format_1_gallery_is_upgraded_with_its_ids_and_vectors(tmp_path):
         UPDATE settings SET value = '1' WHERE key = 'format';""")
     db.close()
     with Gallery.open(tmp_path / "old") as g:
-        assert g.settings["format"] == "2" and len(g) == 2
+        assert g.settings["format"] == "3" and len(g) == 2
         assert g.metadata([1, 2]) == {1: {**g.metadata([1])[1], "camera": "1"}, 2: {**g.metadata([2])[2], "camera": "2"}}
         assert g.add(np.eye(4, dtype=np.float32)[3:]).tolist() == [4]
         np.testing.assert_array_equal(g.vectors_of([1, 2, 4]), np.eye(4, dtype=np.float32)[[0, 1, 3]])

@@ -96,12 +96,22 @@ def add(
 
 
 def _print_hits(hits: list[dict]) -> None:
-    cols = ("rank", "score", "id", "camera", "frame", "timestamp", "track_id", "person_id", "source")
+    cols = ("rank", "score", "id", "camera", "frame", "timestamp", "track_id", "identity_id", "person_id", "source")
     rows = [[str(r), f"{h['score']:.4f}", *(str(h.get(c, "")) for c in cols[2:])] for r, h in enumerate(hits, 1)]
     widths = [max(len(c), *(len(row[i]) for row in rows)) if rows else len(c) for i, c in enumerate(cols)]
     typer.echo("  ".join(c.ljust(w) for c, w in zip(cols, widths)).rstrip())
     for row in rows:
         typer.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+
+
+def _print_identities(people: list[dict]) -> None:
+    if not people:
+        typer.echo("no items match the filters")
+    for rank, p in enumerate(people, 1):
+        who = f"identity {p['identity_id']}" if p["identity_id"] is not None else f"item {p['best']['id']} (no identity)"
+        span = f"{p['first']:.1f}-{p['last']:.1f} s" if p["first"] is not None else "time unknown"
+        typer.echo(f"{rank}. {who}  score {p['score']:.4f}  cameras {','.join(p['cameras']) or '-'}  {span}  "
+                   f"{p['items']} item(s) near; best {p['best'].get('source', p['best']['id'])}")
 
 
 @app.command("search")
@@ -120,12 +130,15 @@ def search(
     until: Optional[float] = typer.Option(None, "--until", help="Only items with timestamp <= this."),
     rerank: bool = typer.Option(False, "--rerank", help="k-reciprocal re-ranking of the top 100."),
     aqe: bool = typer.Option(False, "--aqe", help="Average query expansion before searching."),
+    identities: bool = typer.Option(False, "--identities", help="Answer with people, not crops: the nearest "
+                                                                "cross-camera identities (reid track --gallery, "
+                                                                "reid mtmc --gallery), each with its cameras and times."),
     as_json: bool = typer.Option(False, "--json", help="Print the hits as JSON."),
     html_out: Optional[Path] = typer.Option(None, "--html", help="Also write a result page with thumbnails."),
 ) -> None:
     """Find the gallery items nearest to a query image."""
     from ..fileio import check_output_file
-    from ..pipeline.ingest import search_image
+    from ..pipeline.ingest import search_image, search_image_identities
     from ..retrieval import Filters, Gallery
     from ..retrieval.sources import metadata_from_name
 
@@ -143,9 +156,24 @@ def search(
         if exclude_camera is not None and exclude_camera != cam:
             raise ValueError("give --exclude-camera or --exclude-same-camera, not both")
         exclude_camera = cam
+    if identities and (rerank or aqe):
+        raise ValueError("--identities ranks people by their nearest item: it does not combine with --rerank or --aqe")
     with Gallery.open(folder) as gallery:
         filters = Filters(cameras=camera or None, exclude_camera=exclude_camera, since=since, until=until)
-        hits = [h.to_dict() for h in search_image(gallery, query, top_k, filters, rerank=rerank, aqe=aqe)]
+        if identities:
+            people = [p.to_dict() for p in search_image_identities(gallery, query, top_k, filters)]
+        else:
+            hits = [h.to_dict() for h in search_image(gallery, query, top_k, filters, rerank=rerank, aqe=aqe)]
+    if identities:
+        if html_out is not None:
+            from ..viz.search_page import write_search_page
+
+            write_search_page(html_out, query, [p["best"] for p in people], f"{query.name} in {folder}, by identity")
+        if as_json:
+            print_json({"query": str(query), "gallery": str(folder), "identities": people})
+        else:
+            _print_identities(people)
+        return
     if html_out is not None:
         from ..viz.search_page import write_search_page
 

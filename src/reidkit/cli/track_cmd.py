@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from ..mtmc.associate import FALLBACK_THRESHOLD
 from ..pipeline.components import DEFAULT_DETECTOR, DETECTOR_HELP
 from ..tracking.base import TRACKERS
 from .common import print_json, user_errors
@@ -34,7 +35,13 @@ def track(
                                 help="Detector score threshold, in [0, 1]: boxes from 0.1 help keep occluded people "
                                      "(matched by overlap only); tracks start from 0.65."),
     gallery_dir: Optional[Path] = typer.Option(None, "--gallery", help="Add each tracklet to this gallery "
-                                                                         "(created for the --reid model if missing)."),
+                                                                         "(created for the --reid model if missing) "
+                                                                         "with a global id across runs and cameras."),
+    id_threshold: float = typer.Option(FALLBACK_THRESHOLD, "--id-threshold", min=0.0, max=2.0,
+                                       help="With --gallery: cosine distance under which a finished tracklet joins "
+                                            "the nearest identity already in the gallery (else it is a new one)."),
+    topology: Optional[Path] = typer.Option(None, "--topology", help="With --gallery: YAML of allowed camera "
+                                                                     "transitions and travel times (see reid mtmc)."),
     stride: int = typer.Option(1, "--stride", min=1, help="Use every N-th frame."),
     start: int = typer.Option(1, "--start", min=1, help="First frame number to use."),
     max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames."),
@@ -56,6 +63,8 @@ def track(
 
     from ..detection.yolo import parse_size
     from ..fileio import check_output_dir
+    from ..mtmc.associate import Topology
+    from ..mtmc.online import OnlineIdentities
     from ..pipeline import NoFrames, open_source, run_tracking
     from ..pipeline.components import make_detector, make_embedder
     from ..pipeline.ingest import open_or_create_gallery
@@ -69,11 +78,14 @@ def track(
         check_output_dir(gallery_dir, "--gallery")
         if reid == "none":
             raise ValueError("--gallery needs appearance features: drop --reid none")
+    elif topology is not None:
+        raise ValueError("--topology needs --gallery (it constrains the global ids given there)")
+    topo = Topology.from_yaml(topology) if topology is not None else None
     size = None if det_size is None else parse_size(det_size)[::-1]
     detect, det_name, public = make_detector(detector, score, have_frames=source is not None, input_size=size)
     config = TrackerConfig.for_scores(public is None or not public.rescaled, max_age=max_age,
                                       appearance_refresh=reid_every)
-    gallery = embedder = None
+    gallery = embedder = identities = None
     try:
         if source is None:
             if reid not in (None, "none"):
@@ -88,6 +100,7 @@ def track(
             frames = open_source(source, stride=stride, start=start, limit=max_frames)
             if gallery_dir is not None:
                 gallery, embedder = open_or_create_gallery(gallery_dir, reid)
+                identities = OnlineIdentities(gallery, id_threshold, topo)
             elif reid != "none":
                 embedder = make_embedder(reid or "default")
             if embedder is not None and embedder.card is not None:  # the tracker's thresholds in this model's units
@@ -95,9 +108,12 @@ def track(
         if public is not None and public.rescaled:
             typer.echo(f"{public.path}: scores outside [0, 1], rescaled min-max to [0, 1]", err=True)
         camera = camera or frames.name
+        if topo is not None and not any(camera in (t.source, t.target) for t in topo.transitions):
+            raise ValueError(f"{topology}: camera {camera!r} is in no transition (every other camera would be ruled "
+                             "out): add it, or name the camera with --camera")
         with tqdm(total=frames.frame_count, unit="frame", desc=f"track {camera}", disable=quiet) as bar:
             result = run_tracking(frames, detect, embedder, config, camera, output, video=not no_video,
-                                  gallery=gallery, progress=bar.update, camera_motion=CameraMotion() if cmc else None,
+                                  identities=identities, progress=bar.update, camera_motion=CameraMotion() if cmc else None,
                                   tracker=tracker)
     finally:
         if gallery is not None:

@@ -19,6 +19,7 @@ def run_demo_pipeline(video: Path, out: Path, top_k: int = 5, truth: Optional[Pa
     and ``out/search.png``. With ``truth`` (MOTChallenge ground truth of the video), the query is a
     person seen in both halves and every hit is marked right or wrong."""
     from ..inference.resolve import ModelSpec, record_name
+    from ..mtmc.online import OnlineIdentities
     from ..retrieval import Gallery
     from ..retrieval.gallery import DB_NAME
     from ..viz.figures import RankedItem, rank_list_png
@@ -43,7 +44,8 @@ def run_demo_pipeline(video: Path, out: Path, top_k: int = 5, truth: Optional[Pa
     with Gallery.create(gallery_dir, record_name(record), embedder.dim, model_spec=record) as gallery:
         config = TrackerConfig(appearance_refresh=REID_EVERY)
         first = run_tracking(VideoSource(video, limit=half), detect, embedder, config, camera="cam1",
-                             output=out / "first", gallery=gallery)
+                             output=out / "first",
+                             identities=OnlineIdentities(gallery))
         second = run_tracking(VideoSource(video, start=half + 1), detect, embedder, config, camera="cam1",
                               output=out / "second")
         summary["first_half"] = first.summary()

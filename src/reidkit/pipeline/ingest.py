@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Optional, Sequence
 
 from ..inference.resolve import ModelSpec, embedder_from_record, record_name, resolve_embedder
-from ..retrieval import Filters, Gallery, Hit
+from ..retrieval import Filters, Gallery, Hit, IdentityHit
 from ..retrieval.gallery import DB_NAME
 from ..retrieval.sources import metadata_from_name
 
@@ -112,12 +112,24 @@ def add_images(gallery: Gallery, paths: Sequence[Path], metadata: Optional[Mappi
     return result
 
 
-def search_image(gallery: Gallery, query: Path, top_k: int = 10, filters: Optional[Filters] = None,
-                 rerank: bool = False, aqe: bool = False) -> list[Hit]:
-    """The gallery's ``top_k`` items nearest to the person in the image file ``query``."""
+def embed_query(gallery: Gallery, query: Path):
+    """(1, D) feature of the person in the image file ``query``, by the gallery's model."""
     if not Path(query).is_file():
         raise FileNotFoundError(f"query image not found: {query}")
     feats, _, failed = gallery_embedder(gallery).embed_files([query])
     if failed:
         raise ValueError(failed[0][1])
-    return gallery.search(feats, top_k, filters, rerank=rerank, aqe=aqe)[0]
+    return feats
+
+
+def search_image(gallery: Gallery, query: Path, top_k: int = 10, filters: Optional[Filters] = None,
+                 rerank: bool = False, aqe: bool = False) -> list[Hit]:
+    """The gallery's ``top_k`` items nearest to the person in the image file ``query``."""
+    return gallery.search(embed_query(gallery, query), top_k, filters, rerank=rerank, aqe=aqe)[0]
+
+
+def search_image_identities(gallery: Gallery, query: Path, top_k: int = 10,
+                            filters: Optional[Filters] = None) -> list[IdentityHit]:
+    """The ``top_k`` cross-camera identities nearest to the person in ``query`` (items without an
+    identity stand for themselves)."""
+    return gallery.search_identities(embed_query(gallery, query), top_k, filters)[0]

@@ -8,7 +8,9 @@ tracklets are associated by :func:`reidkit.mtmc.associate`, and written:
 * ``identities.csv``: ``camera,track_id,global_id``, one row per tracklet;
 * ``tracks/<camera>.txt``: the camera's MOT file with global ids (`reid track` inputs);
 * ``identities.json``: per identity its cameras, first and last time, best crop, appearances;
-* ``index.html``: one row per identity, its appearances across cameras in time order.
+* ``index.html``: one row per identity, its appearances across cameras in time order;
+* with ``gallery``: the global ids written into that gallery's items (by camera and track id),
+  replacing the ones online matching gave, so searches answer with these identities.
 """
 
 from __future__ import annotations
@@ -38,6 +40,14 @@ class CameraInput:
 
 def is_track_output(folder: Path) -> bool:
     return (folder / "tracklets.json").is_file()
+
+
+def frames_span(folder: Path) -> Optional[list[int]]:
+    """The first and last frame a `reid track` run over ``folder`` saw (None: not recorded)."""
+    if not is_track_output(folder):
+        return None
+    span = json.loads((folder / "tracklets.json").read_text(encoding="utf-8")).get("frames")
+    return [int(span[0]), int(span[1])] if span else None
 
 
 def read_crop_folder(folder: Path, embedder) -> list[TrackletRecord]:
@@ -92,8 +102,13 @@ def read_inputs(inputs: Sequence[Path], reid: str = "default") -> list[CameraInp
 
 
 def run_mtmc(inputs: Sequence[Path], output: Path, reid: str = "default", threshold: Optional[float] = None,
-             topology: Optional[Path] = None, rerank: bool = False, closed_world: bool = False) -> dict:
+             topology: Optional[Path] = None, rerank: bool = False, closed_world: bool = False,
+             gallery: Optional[Path] = None) -> dict:
     """Associate the inputs' tracklets and write the outputs (module docstring); a summary."""
+    if gallery is not None:
+        from ..retrieval import Gallery
+
+        Gallery.open(gallery).close()  # a missing or unreadable gallery fails before the work
     cameras = read_inputs(inputs, reid)
     topo = Topology.from_yaml(topology) if topology is not None else None
     if topo is not None:
@@ -130,13 +145,31 @@ def run_mtmc(inputs: Sequence[Path], output: Path, reid: str = "default", thresh
                            "appearances": [{"camera": r.camera, "track_id": r.track_id, "start": r.start, "end": r.end,
                                             "first_frame": r.first_frame, "last_frame": r.last_frame, "crop": r.crop}
                                            for r in members]})
-    atomic_write_text(output / "identities.json", json.dumps({"identities": identities}, indent=1))
+    inputs_seen = {c.camera: {"folder": str(c.folder.resolve()), "tracks": str(c.tracks_file.resolve())
+                              if c.tracks_file is not None else None, "frames": frames_span(c.folder)} for c in cameras}
+    atomic_write_text(output / "identities.json", json.dumps({"inputs": inputs_seen, "identities": identities},
+                                                            indent=1))
     from ..viz.identities_page import write_identities_page
 
     write_identities_page(output / "index.html", identities, f"{len(identities)} identities in "
                           f"{len(cameras)} cameras")
     multi = sum(len(i["cameras"]) > 1 for i in identities)
-    return {"cameras": [c.camera for c in cameras], "tracklets": len(records), "identities": len(identities),
+    extra = {}
+    if gallery is not None:
+        extra["gallery_items"] = write_gallery_identities(gallery, records, labels)
+    return {**extra, "cameras": [c.camera for c in cameras], "tracklets": len(records), "identities": len(identities),
             "in_several_cameras": multi, "outputs": {"identities": str(output / "identities.csv"),
                                                      "json": str(output / "identities.json"),
                                                      "page": str(output / "index.html")}}
+
+
+def write_gallery_identities(folder: Path, records: Sequence[TrackletRecord], labels: np.ndarray) -> int:
+    """Give the gallery's items of each tracklet (same camera and track id) its global id, in one
+    transaction that first clears every other identity; how many items got one."""
+    from ..retrieval import Gallery
+
+    with Gallery.open(folder) as g:
+        items = g.store.track_items()
+        assignments = {i: int(label) for r, label in zip(records, labels) for i in items.get((r.camera, r.track_id), [])}
+        g.set_identities(assignments, reset=True)
+    return len(assignments)

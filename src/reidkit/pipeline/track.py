@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from queue import Empty, Queue
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -118,7 +118,7 @@ def detected_ahead(source: FrameSource, detect: Callable[[np.ndarray, int], Dete
 
 def run_tracking(source: FrameSource, detect: Callable[[np.ndarray, int], Detections], embedder=None,
                  config: Optional[TrackerConfig] = None, camera: str = "0", output: Optional[Path] = None,
-                 video: bool = True, gallery=None, progress: Optional[Callable[[int], None]] = None,
+                 video: bool = True, identities=None, progress: Optional[Callable[[int], None]] = None,
                  camera_motion=None, tracker: str = "reidkit") -> TrackingResult:
     """Track people through ``source``; ``detect(frame, number)`` gives each frame's boxes.
 
@@ -127,7 +127,9 @@ def run_tracking(source: FrameSource, detect: Callable[[np.ndarray, int], Detect
     (``config.appearance_refresh``, see :meth:`Tracker.needs_appearance`). ``camera_motion``
     (a :class:`~reidkit.tracking.camera_motion.CameraMotion`) compensates a moving camera. A
     source may yield ``None`` frames (public detections without video): then there are no crops,
-    features or video, only tracks.
+    features or video, only tracks. ``identities`` (an
+    :class:`~reidkit.mtmc.online.OnlineIdentities`) adds each tracklet to its gallery, in the
+    order they finished, with a global id.
     """
     config = config or TrackerConfig()
     tracker = TRACKERS.get(tracker)(config, camera)
@@ -136,9 +138,11 @@ def run_tracking(source: FrameSource, detect: Callable[[np.ndarray, int], Detect
     annotator = None
     rows: list[tuple[int, int, np.ndarray, float]] = []
     frames = embedded = 0
+    span: list[int] = []  # first and last frame number seen
     began = time.perf_counter()
     for number, frame, det in detected_ahead(source, detect, seconds):
         frames += 1
+        span[1:] = [number] if span else [number, number]
         det = det[det.score >= config.low_score]
         start = time.perf_counter()
         warp = camera_motion.estimate(frame, det.xyxy) if camera_motion is not None and frame is not None else None
@@ -183,22 +187,25 @@ def run_tracking(source: FrameSource, detect: Callable[[np.ndarray, int], Detect
     if output is not None:
         output.mkdir(parents=True, exist_ok=True)
         result.outputs["mot"] = str(write_mot(output / "tracks.txt", rows))
-        saved, crop_paths = save_tracklets(output, tracklets, camera, source.fps)
+        saved, crop_paths = save_tracklets(output, tracklets, camera, source.fps, span)
         result.outputs.update(saved)
         if annotator is not None:
             result.outputs["video"] = str(annotator.close())
     else:
         crop_paths = [None] * len(tracklets)
-    if gallery is not None:
-        added = add_to_gallery(gallery, tracklets, crop_paths, source.fps)
-        result.outputs["gallery_items"] = str(added)
+    if identities is not None:
+        assigned = add_to_identities(identities, tracklets, crop_paths, source.fps)
+        result.outputs["gallery_items"] = str(len(assigned))
+        result.outputs["identities_matched"] = str(sum(a.matched for _, a in assigned))
+        if output is not None:
+            result.outputs["identities"] = str(write_identities(output / "identities.csv", assigned))
     return result
 
 
-def save_tracklets(output: Path, tracklets: list[Tracklet], camera: str, fps: float
+def save_tracklets(output: Path, tracklets: list[Tracklet], camera: str, fps: float, span: Sequence[int] = ()
                    ) -> tuple[dict[str, str], list[Optional[str]]]:
-    """``tracklets.npz`` (per-frame arrays, stacked, with offsets), ``tracklets.json`` and best
-    crops; returns the written paths and each tracklet's crop path."""
+    """``tracklets.npz`` (per-frame arrays, stacked, with offsets), ``tracklets.json`` (with the
+    run's first and last frame, ``span``) and best crops; the written paths and each tracklet's crop path."""
     import io
 
     from PIL import Image
@@ -237,18 +244,36 @@ def save_tracklets(output: Path, tracklets: list[Tracklet], camera: str, fps: fl
     packed["track_ids"] = np.array([t.track_id for t in tracklets], np.int64)
     packed["offsets"] = np.array([e["offset"] for e in entries] + [offset], np.int64)
     npz = atomic_write(output / "tracklets.npz", lambda f: np.savez(f, **packed))
-    js = atomic_write_text(output / "tracklets.json", json.dumps({"camera": camera, "fps": fps, "tracklets": entries},
+    js = atomic_write_text(output / "tracklets.json", json.dumps({"camera": camera, "fps": fps, "frames": list(span),
+                                                                    "tracklets": entries},
                                                                    indent=1))
     return {"tracklets": str(npz), "tracklets_json": str(js)}, [e["crop"] for e in entries]
 
 
-def add_to_gallery(gallery, tracklets: list[Tracklet], crop_paths: list[Optional[str]], fps: float) -> int:
-    """Each tracklet's mean feature, with camera, first frame, time, track id and best crop."""
-    keep = [i for i, t in enumerate(tracklets) if t.mean_feature is not None]
-    if not keep:
-        return 0
-    metas = [{"camera": tracklets[i].camera, "frame": int(tracklets[i].frames[0]),
-              "timestamp": (int(tracklets[i].frames[0]) - 1) / fps, "track_id": int(tracklets[i].track_id),
-              "source": str(Path(crop_paths[i]).resolve()) if crop_paths[i] else None} for i in keep]
-    return len(gallery.add(np.stack([tracklets[i].mean_feature for i in keep]), metas))
+def add_to_identities(identities, tracklets: list[Tracklet], crop_paths: list[Optional[str]], fps: float
+                      ) -> list[tuple[Tracklet, Any]]:
+    """Each tracklet with a feature (the score-weighted mean of its best observations), in the
+    order they finished, added to the identity gallery as one batch with camera, first frame, time span,
+    track id and best crop; (tracklet, :class:`~reidkit.mtmc.online.Assignment`) pairs."""
+    from ..mtmc.tracklets import TrackletRecord, tracklet_feature
 
+    order = sorted(range(len(tracklets)), key=lambda i: (int(tracklets[i].frames[-1]), int(tracklets[i].frames[0])))
+    kept, records, metas = [], [], []
+    for i in order:
+        t = tracklets[i]
+        feature = tracklet_feature(t.features, t.scores, t.observed) if t.features is not None else None
+        if feature is None:
+            continue
+        first, last = int(t.frames[0]), int(t.frames[-1])
+        kept.append(t)
+        records.append(TrackletRecord(t.camera, int(t.track_id), (first - 1) / fps, (last - 1) / fps, feature,
+                                      first, last))
+        metas.append({"frame": first, "source": str(Path(crop_paths[i]).resolve()) if crop_paths[i] else None})
+    return list(zip(kept, identities.assign_batch(records, metas)))
+
+
+def write_identities(path: Path, assigned: list[tuple[Tracklet, Any]]) -> Path:
+    """``camera,track_id,global_id`` per tracklet (one row per track), as `reid mtmc` writes it."""
+    rows = dict.fromkeys((t.camera, int(t.track_id), a.identity_id) for t, a in assigned)
+    text = "camera,track_id,global_id\n" + "".join(f"{c},{k},{g}\n" for c, k, g in rows)
+    return atomic_write_text(path, text)

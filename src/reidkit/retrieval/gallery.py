@@ -29,8 +29,8 @@ from .store import (DB_NAME, FORMAT, META_FIELDS, Filters, GalleryError, Gallery
                     check_new_gallery_folder)
 from .vectors import as_ids, as_vectors
 
-__all__ = ["DB_NAME", "INDEX_NAME", "META_FIELDS", "Filters", "Gallery", "GalleryError", "Hit", "camera_name",
-           "check_new_gallery_folder"]
+__all__ = ["DB_NAME", "INDEX_NAME", "META_FIELDS", "Filters", "Gallery", "GalleryError", "Hit", "IdentityHit",
+           "camera_name", "check_new_gallery_folder"]
 
 
 @dataclass
@@ -45,6 +45,8 @@ class Hit:
     source: Optional[str] = None
     track_id: Optional[int] = None
     person_id: Optional[int] = None
+    end_timestamp: Optional[float] = None
+    identity_id: Optional[int] = None
     added_at: Optional[float] = None
     rerank_distance: Optional[float] = None
 
@@ -93,7 +95,8 @@ class Gallery:
         folder.mkdir(parents=True, exist_ok=True)
         settings = {"format": str(FORMAT), "model": model, "dim": str(int(dim)), "engine": engine,
                     "index_kind": index_kind, "milvus_uri": milvus_uri or str((folder / "milvus.db").resolve()),
-                    "model_spec": json.dumps(model_spec or {}), "created_at": str(time.time()), "removals": "0"}
+                    "model_spec": json.dumps(model_spec or {}), "created_at": str(time.time()), "removals": "0",
+                    "identities": "0"}
         GalleryStore.create(folder / DB_NAME, settings)  # a gallery appears whole or not at all
         try:
             return cls.open(folder)
@@ -148,7 +151,7 @@ class Gallery:
     # -- changing -----------------------------------------------------------------------------
     def add(self, vecs, metadata: Optional[Sequence[dict[str, Any]]] = None, model: Optional[str] = None) -> np.ndarray:
         """Store ``vecs`` (one transaction) with optional per-item metadata (keys: camera, frame,
-        timestamp, source, track_id, person_id); returns their new ids. ``model`` names the model
+        timestamp, source, track_id, person_id, end_timestamp, identity_id); returns their new ids. ``model`` names the model
         the vectors came from and must be the gallery's."""
         if model is not None and model != self.model:
             raise GalleryError(f"{self.folder} holds features of model {self.model} (dim {self.dim}); "
@@ -240,3 +243,49 @@ class Gallery:
                 hits.append(Hit(id=i, score=float(scores[row, col]), **meta[i], **extra))
             results.append(hits)
         return results
+
+    # -- cross-camera identities ----------------------------------------------------------------
+    def identity(self, identity: int) -> list[Hit]:
+        """Every item of one cross-camera identity (``reid track --gallery``, ``reid mtmc
+        --gallery``), in time order; empty when no item has it."""
+        return [Hit(id=i, score=1.0, **meta) for i, meta in self.store.identity_items(identity)]
+
+    def set_identities(self, assignments: dict[int, Optional[int]], reset: bool = False) -> None:
+        """Give items (by id) an identity, in one transaction; ``reset`` clears all others first."""
+        self.store.set_identities(assignments, reset)
+
+    def search_identities(self, queries, k: int = 10, filters: Optional[Filters] = None,
+                          candidates: int = 200) -> list[list["IdentityHit"]]:
+        """The ``k`` identities nearest to each query vector: the ``candidates`` nearest items
+        grouped by identity (an item without one stands for itself), each identity scored by its
+        best item, best first."""
+        out = []
+        for hits in self.search(queries, max(k, candidates), filters):
+            groups: dict[tuple[str, int], list[Hit]] = {}
+            for hit in hits:
+                key = ("identity", hit.identity_id) if hit.identity_id is not None else ("item", hit.id)
+                groups.setdefault(key, []).append(hit)
+            ranked = sorted(groups.values(), key=lambda g: -g[0].score)[:k]
+            out.append([IdentityHit(identity_id=g[0].identity_id, score=g[0].score, best=g[0], hits=g)
+                        for g in ranked])
+        return out
+
+
+@dataclass
+class IdentityHit:
+    """One identity found by :meth:`Gallery.search_identities`: its best-scoring item and every
+    item of it among the candidates (``identity_id`` None: an item with no identity)."""
+
+    identity_id: Optional[int]
+    score: float
+    best: Hit
+    hits: list[Hit]
+
+    def to_dict(self) -> dict[str, Any]:
+        starts = [h.timestamp for h in self.hits if h.timestamp is not None]
+        ends = [h.end_timestamp if h.end_timestamp is not None else h.timestamp for h in self.hits
+                if h.timestamp is not None]
+        return {"identity_id": self.identity_id, "score": self.score,
+                "cameras": sorted({h.camera for h in self.hits if h.camera is not None}),
+                "first": min(starts) if starts else None, "last": max(ends) if ends else None,
+                "items": len(self.hits), "best": self.best.to_dict()}

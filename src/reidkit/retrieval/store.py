@@ -19,16 +19,20 @@ from .faiss_index import training_rows
 logger = logging.getLogger(__name__)
 
 DB_NAME = "gallery.sqlite"
-#: 2: cameras are names (TEXT), items are indexed by source file; format-1 galleries are upgraded on opening.
-FORMAT = 2
-META_FIELDS = ("camera", "frame", "timestamp", "source", "track_id", "person_id")
+#: 2: cameras are names (TEXT), items are indexed by source file. 3: items may carry an end time
+#: and a cross-camera identity (``reid track --gallery``, ``reid mtmc``). Older galleries are
+#: upgraded on opening.
+FORMAT = 3
+#: The columns format 2 had, which format 1 -> 2 copies.
+V2_FIELDS = ("camera", "frame", "timestamp", "source", "track_id", "person_id")
+META_FIELDS = (*V2_FIELDS, "end_timestamp", "identity_id")
 SQL_VARS = 30_000
 
 ITEMS_TABLE = """
 CREATE TABLE {name} (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     camera TEXT, frame INTEGER, timestamp REAL, source TEXT, track_id INTEGER, person_id INTEGER,
-    added_at REAL NOT NULL,
+    added_at REAL NOT NULL, end_timestamp REAL, identity_id INTEGER,
     vector BLOB NOT NULL
 );
 """
@@ -36,6 +40,7 @@ ITEMS_INDEXES = """
 CREATE INDEX items_camera ON items(camera);
 CREATE INDEX items_timestamp ON items(timestamp);
 CREATE INDEX items_source ON items(source);
+CREATE INDEX items_identity ON items(identity_id);
 """
 SCHEMA = ("CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);\n"
           + ITEMS_TABLE.format(name="items") + ITEMS_INDEXES)
@@ -82,31 +87,40 @@ def camera_name(camera: Any) -> Optional[str]:
 
 
 def _upgrade(db: sqlite3.Connection, path: Path) -> None:
-    """Format 1 -> 2 in one transaction: camera numbers become names ("3"), items get a source
-    index. Ids, vectors and the id counter are kept, so the saved index stays valid."""
+    """Format 1 or 2 -> 3 in one transaction. 1 -> 2: camera numbers become names ("3"), items
+    get a source index. 2 -> 3: the end time and identity columns, and the identity counter. Ids,
+    vectors and the id counter are kept, so the saved index stays valid."""
+    version = "?"
     try:
         db.execute("BEGIN IMMEDIATE")
-        if db.execute("SELECT value FROM settings WHERE key='format'").fetchone()[0] == "1":  # not done meanwhile
+        version = db.execute("SELECT value FROM settings WHERE key='format'").fetchone()[0]  # as now, not as opened
+        if version == "1":
             (seq,), = db.execute("SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name='items'").fetchall() \
                 or [(0,)]
             db.execute(ITEMS_TABLE.format(name="items_v2"))
-            cols = ", ".join(META_FIELDS)
+            cols = ", ".join(V2_FIELDS)
             db.execute(f"INSERT INTO items_v2 (id, {cols}, added_at, vector) SELECT id, CAST(camera AS TEXT), "
-                       f"{', '.join(META_FIELDS[1:])}, added_at, vector FROM items ORDER BY id")
+                       f"{', '.join(V2_FIELDS[1:])}, added_at, vector FROM items ORDER BY id")
             db.execute("DROP TABLE items")
             db.execute("ALTER TABLE items_v2 RENAME TO items")
             for statement in ITEMS_INDEXES.split(";"):
                 if statement.strip():
                     db.execute(statement)
             db.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name='items'", [seq])
+        elif version == "2":
+            db.execute("ALTER TABLE items ADD COLUMN end_timestamp REAL")
+            db.execute("ALTER TABLE items ADD COLUMN identity_id INTEGER")
+            db.execute("CREATE INDEX items_identity ON items(identity_id)")
+        if version in ("1", "2"):
+            db.execute("INSERT OR IGNORE INTO settings VALUES ('identities', '0')")
             db.execute("UPDATE settings SET value = ? WHERE key='format'", [str(FORMAT)])
         db.execute("COMMIT")
     except sqlite3.DatabaseError as e:
         if db.in_transaction:
             db.execute("ROLLBACK")
         db.close()
-        raise GalleryError(f"{path}: cannot upgrade this format-1 gallery to format {FORMAT} ({e})") from None
-    logger.info("upgraded %s to gallery format %d (cameras are names)", path, FORMAT)
+        raise GalleryError(f"{path}: cannot upgrade this format-{version} gallery to format {FORMAT} ({e})") from None
+    logger.info("upgraded %s to gallery format %d", path, FORMAT)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -254,10 +268,65 @@ class GalleryStore:
     def summary(self) -> dict[str, Any]:
         """Items per camera and the time spans, for ``gallery info``."""
         cams = self.query("SELECT camera, count(*) FROM items GROUP BY camera ORDER BY camera")
-        span = self.query("SELECT min(timestamp), max(timestamp), min(added_at), max(added_at) FROM items")[0]
-        return {"cameras": {str(c): n for c, n in cams}, "timestamps": list(span[:2]), "added": list(span[2:])}
+        span = self.query("SELECT min(timestamp), max(timestamp), min(added_at), max(added_at), "
+                          "count(DISTINCT identity_id) FROM items")[0]
+        return {"cameras": {str(c): n for c, n in cams}, "timestamps": list(span[:2]), "added": list(span[2:4]),
+                "identities": int(span[4])}
+
+    def identity_items(self, identity: int) -> list[tuple[int, dict[str, Any]]]:
+        """(id, metadata) of every item of one cross-camera identity, in time order."""
+        ids = [r[0] for r in self.query("SELECT id FROM items WHERE identity_id = ? ORDER BY timestamp, id",
+                                        [int(identity)])]
+        meta = self.metadata(ids)
+        return [(i, meta[i]) for i in ids]
+
+    def track_items(self) -> dict[tuple[str, int], list[int]]:
+        """(camera, track id) -> ids of the items of that track (items with both)."""
+        out: dict[tuple[str, int], list[int]] = {}
+        for i, cam, track in self.query("SELECT id, camera, track_id FROM items WHERE camera IS NOT NULL "
+                                        "AND track_id IS NOT NULL ORDER BY id"):
+            out.setdefault((str(cam), int(track)), []).append(int(i))
+        return out
+
+    def identities_seen(self, camera: Optional[str], start: float, end: float) -> set[int]:
+        """Identities with an item of ``camera`` whose time span overlaps ``start``..``end``: a
+        person cannot be in one camera twice at once, so a new tracklet of that span is not them."""
+        if camera is None:
+            return set()
+        rows = self.query("SELECT DISTINCT identity_id FROM items WHERE identity_id IS NOT NULL AND camera = ? "
+                          "AND timestamp <= ? AND coalesce(end_timestamp, timestamp) >= ?",
+                          [camera_name(camera), float(end), float(start)])
+        return {int(r[0]) for r in rows}
 
     # -- writing ------------------------------------------------------------------------------
+    def new_identity(self) -> int:
+        """A fresh identity number, unique across processes (the counter moves in one statement)."""
+        try:
+            (value,), = self.db.execute("UPDATE settings SET value = CAST(value AS INTEGER) + 1 "
+                                        "WHERE key = 'identities' RETURNING value").fetchall()
+        except sqlite3.DatabaseError as e:
+            raise GalleryError(f"{self.path}: {e}") from None
+        return int(value)
+
+    def set_identities(self, assignments: dict[int, Optional[int]], reset: bool = False) -> None:
+        """Item id -> identity (None: none), in one transaction; ``reset`` first clears every
+        item's identity (an offline association replaces the online one). The counter moves past
+        the highest identity given."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            if reset:
+                self.db.execute("UPDATE items SET identity_id = NULL")
+            self.db.executemany("UPDATE items SET identity_id = ? WHERE id = ?",
+                                [(None if g is None else int(g), int(i)) for i, g in assignments.items()])
+            top = max((int(g) for g in assignments.values() if g is not None), default=0)
+            self.db.execute("UPDATE settings SET value = max(CAST(value AS INTEGER), ?) WHERE key = 'identities'",
+                            [top])
+            self.db.execute("COMMIT")
+        except BaseException:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise
+
     def set_setting(self, key: str, value: str) -> None:
         self.query("INSERT OR REPLACE INTO settings VALUES (?, ?)", [key, value])
         self.settings[key] = value
@@ -267,12 +336,13 @@ class GalleryStore:
         now = time.time()
         rows = [(camera_name(m.get("camera")), *(m.get(f) for f in META_FIELDS[1:]), now, v.tobytes())
                 for m, v in zip(metadata, vecs)]
+        marks = ", ".join("?" * (len(META_FIELDS) + 2))
         try:
             self.db.execute("BEGIN IMMEDIATE")
             (first,), = self.db.execute("SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name='items'"
                                         ).fetchall() or [(0,)]
             self.db.executemany(f"INSERT INTO items ({', '.join(META_FIELDS)}, added_at, vector) "
-                                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                                f"VALUES ({marks})", rows)
             (last,), = self.db.execute("SELECT last_insert_rowid()").fetchall()
             if last != first + len(rows):  # AUTOINCREMENT under a write lock numbers rows consecutively
                 raise AssertionError(f"ids {first + 1}..{last} for {len(rows)} rows")

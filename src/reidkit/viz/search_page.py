@@ -33,7 +33,7 @@ def write_search_page(path: str | Path, query: str | Path, hits: Sequence[dict],
     cards = []
     for rank, hit in enumerate(hits, start=1):
         facts = [f"#{rank}", f"score {hit['score']:.3f}"]
-        facts += [f"{key} {hit[key]}" for key in ("camera", "frame", "track_id", "person_id") if key in hit]
+        facts += [f"{key} {hit[key]}" for key in ("camera", "frame", "track_id", "identity_id", "person_id") if key in hit]
         facts.append(f"id {hit['id']}")
         cards.append(f'<figure>{thumbnail_tag(hit.get("source"), f"hit {rank}")}'
                      f'<figcaption>{"<br>".join(html.escape(str(f)) for f in facts)}</figcaption></figure>')
