@@ -77,9 +77,12 @@ def test_the_threshold_is_calibrated_on_the_pairs_known_to_be_different():
     dist = 1 - np.stack([r.feature for r in records]) @ np.stack([r.feature for r in records]).T
     negatives = sorted(dist[i, j] for i, j in itertools.combinations(range(len(records)), 2) if blocked[i, j])
     assert len(negatives) == 2 * 210  # 21 people a camera: 210 same-camera pairs each
-    assert calibrated_threshold(dist, blocked, 0.5) == pytest.approx(np.quantile(negatives, 0.5))
-    assert calibrated_threshold(dist, blocked, 0.02) == pytest.approx(np.quantile(negatives, 0.02))
-    assert calibrated_threshold(dist[:12, :12], blocked[:12, :12]) == 0.3  # 66 pairs are too few: the fixed fallback
+    linkable = 21  # each tracklet may be any of the other camera's 21
+    assert calibrated_threshold(dist, blocked, impostors=0.5) == pytest.approx(np.quantile(negatives, 0.5 / linkable))
+    assert calibrated_threshold(dist, blocked, impostors=20) == pytest.approx(np.quantile(negatives, 0.05))  # capped
+    few = blocked.copy()
+    few[:, 15:] = few[15:, :] = False  # 15 * 14 / 2 pairs left: too few to tell
+    assert calibrated_threshold(dist, few) == 0.3
 
 
 def test_topology_limits_links_by_camera_pair_and_travel_time(tmp_path):
@@ -222,16 +225,64 @@ def test_reid_mtmc_bad_input_is_one_line_and_exit_2(clip_halves, tmp_path):
     refused(["mtmc", str(tmp_path / "nowhere"), "-o", str(tmp_path / "e")], "not a folder")
 
 
-@pytest.mark.parametrize("seed", range(5))
-def test_topology_pairs_at_once_equal_one_pair_at_a_time(seed):
+def walks_reference(topo, cameras, hops=8):
+    """Plain reference: every walk of up to ``hops`` transitions from each camera; per pair the
+    fastest walk's summed min_seconds and the slowest walk's summed max_seconds (inf when a walk
+    goes round a loop, which can be repeated)."""
+    fast = {(a, b): np.inf for a in cameras for b in cameras}
+    slow = {(a, b): -np.inf for a in cameras for b in cameras}
+
+    def go(path, lo, hi):
+        for t in topo.transitions:
+            if t.source != path[-1]:
+                continue
+            step = path + [t.target]
+            loop = len(set(step)) < len(step)
+            key = (path[0], t.target)
+            fast[key] = min(fast[key], lo + t.min_seconds)
+            slow[key] = max(slow[key], np.inf if loop else hi + t.max_seconds)
+            if len(step) <= hops:
+                go(step, lo + t.min_seconds, hi + t.max_seconds)
+
+    for c in cameras:
+        go([c], 0.0, 0.0)
+    return fast, slow
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_topology_allows_what_some_walk_of_transitions_allows(seed):
     rng = np.random.default_rng(seed)
-    records = [TrackletRecord(f"c{rng.integers(3)}", i, float(s), float(s + rng.integers(0, 20)), unit([1, 0]))
-               for i, s in enumerate(rng.integers(0, 100, 25))]
-    topo = Topology((Transition("c0", "c1", 0, 30), Transition("c1", "c2", 5, 50), Transition("c2", "c0")))
-    cams = np.array([r.camera for r in records])
-    got = topo.allowed_pairs(cams, np.array([r.start for r in records]), np.array([r.end for r in records]))
+    cams = ["c0", "c1", "c2", "c3"]
+    transitions = []
+    for _ in range(int(rng.integers(1, 6))):
+        a, b = rng.choice(4, 2, replace=False)
+        lo = float(rng.integers(0, 20))
+        transitions.append(Transition(cams[a], cams[b], lo, lo + float(rng.integers(0, 40))))
+    topo = Topology(tuple(transitions))
+    fast, slow = walks_reference(topo, cams)
+    records = [TrackletRecord(cams[rng.integers(4)], i, float(s), float(s + rng.integers(0, 20)), unit([1, 0]))
+               for i, s in enumerate(rng.integers(0, 150, 30))]
+    got = topo.allowed_pairs(np.array([r.camera for r in records]), np.array([r.start for r in records]),
+                             np.array([r.end for r in records]), rows=7)
     for i, j in itertools.combinations(range(len(records)), 2):
-        assert got[i, j] == got[j, i] == topo.allows(records[i], records[j]), (i, j)
+        first, second = sorted((records[i], records[j]), key=lambda r: r.start)
+        if records[i].start == records[j].start:
+            first, second = records[i], records[j]
+        gap = second.start - first.end
+        expected = fast[(first.camera, second.camera)] <= gap <= slow[(first.camera, second.camera)]
+        assert topo.allows(records[i], records[j]) == expected, (i, j, transitions)
+        assert got[i, j] == got[j, i] == expected, (i, j, transitions)
+
+
+def test_a_person_may_pass_through_a_camera_in_between():
+    topo = Topology((Transition("a", "b", 10, 20), Transition("b", "c", 10, 20)))
+    seen = lambda cam, t: TrackletRecord(cam, 0, float(t), float(t) + 5, unit([1, 0]))  # noqa: E731
+    assert topo.allows(seen("a", 0), seen("c", 25))  # a -> b -> c: 20 to 40 s after leaving a
+    assert not topo.allows(seen("a", 0), seen("c", 20))  # 15 s: faster than any walk
+    assert not topo.allows(seen("a", 0), seen("c", 50))  # 45 s: slower than the one walk, which has no loop
+    assert not topo.allows(seen("c", 0), seen("a", 30))  # no walk from c back to a
+    looped = Topology((*topo.transitions, Transition("b", "a", 1, 2)))
+    assert looped.allows(seen("a", 0), seen("c", 500))  # a <-> b can be walked round any number of times
 
 
 def clip_truth(folder):
