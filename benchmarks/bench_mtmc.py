@@ -158,10 +158,15 @@ def scale(tracklets: int, cameras: int) -> None:
     names = sorted({r.camera for r in records})
     # the generator's walks: any camera to any other in 10-120 s
     topology = Topology(tuple(Transition(a, b, 10.0, 120.0) for a in names for b in names if a != b))
-    for label, topo in (("no topology", None), (f"topology of {len(topology.transitions)} transitions", topology)):
+    runs = [("in blocks, no topology", None, True),
+            (f"in blocks, topology of {len(topology.transitions)} transitions", topology, True)]
+    if tracklets <= 20_000:
+        runs = [("one matrix, no topology", None, False),
+                (f"one matrix, topology of {len(topology.transitions)} transitions", topology, False)] + runs
+    for label, topo, blocks in runs:
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         start = time.perf_counter()
-        labels = associate(records, topology=topo)
+        labels = associate(records, topology=topo, blocks=blocks)
         seconds = time.perf_counter() - start
         peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 2 ** 20
         s = pairwise_scores(labels, truth)

@@ -404,3 +404,34 @@ def test_mtmc_eval_scores_idf1_over_all_cameras_from_mot_ground_truth(clip_halve
     assert bad.exit_code == 2 and "camera 'lobby'" in bad.output
     bad = runner.invoke(app, ["mtmc-eval", "--pred", str(out), "--gt", str(gt)])
     assert bad.exit_code == 2 and "expected CAMERA=GT.txt" in bad.output
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_association_in_blocks_equals_the_whole_matrix(seed):
+    import sys
+    from pathlib import Path
+
+    from reidkit.mtmc.blocking import associate_in_blocks
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from bench_mtmc import synthetic_cameras
+
+    records, truth = synthetic_cameras(400, 6, seed=seed, dim=32, noise=0.5)
+    names = sorted({r.camera for r in records})
+    topo = Topology(tuple(Transition(a, b, 10.0, 120.0) for a in names for b in names if a < b))  # one way only
+    for threshold, topology in ((0.3, None), (0.5, None), (0.5, topo)):
+        stats = {}
+        got = associate_in_blocks(records, threshold, topology, stats)
+        np.testing.assert_array_equal(got, associate(records, threshold, topology))
+        assert stats["largest_component"] < len(records)  # it did split the problem
+
+
+def test_the_sampled_calibration_is_the_full_one_on_a_full_sample():
+    from reidkit.mtmc.associate import distances, sampled_threshold
+
+    records, _ = scene(1, people=30)
+    full = calibrated_threshold(distances(records), cannot_links(records))
+    assert sampled_threshold(records, sample=len(records)) == pytest.approx(full)
+    half = sampled_threshold(records, sample=30)  # half the tracklets, half the impostors allowed
+    part = [records[i] for i in np.sort(np.random.default_rng(0).choice(60, 30, replace=False))]
+    assert half == pytest.approx(calibrated_threshold(distances(part), cannot_links(part), impostors=2.5))

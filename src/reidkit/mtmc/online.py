@@ -24,8 +24,10 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .associate import FALLBACK_THRESHOLD, Topology, cannot_links, distances
+from .associate import FALLBACK_THRESHOLD
 from .clustering import constrained_agglomerative
+from .pairs import cannot_links, distances
+from .topology import Topology
 from .tracklets import TrackletRecord
 
 #: Nearest gallery items looked at per tracklet: enough to get past the identities it rules out.
