@@ -149,10 +149,9 @@ def scale(tracklets: int, cameras: int) -> None:
     import resource
     import time
 
-    from reidkit.mtmc.associate import associate
+    from reidkit.mtmc.associate import Topology, Transition, associate, sampled_threshold
+    from reidkit.mtmc.blocking import FIT_BLOCK
     from reidkit.mtmc.metrics import pairwise_scores
-
-    from reidkit.mtmc.associate import Topology, Transition
 
     records, truth = synthetic_cameras(tracklets, cameras)
     names = sorted({r.camera for r in records})
@@ -166,7 +165,15 @@ def scale(tracklets: int, cameras: int) -> None:
     for label, topo, blocks in runs:
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         start = time.perf_counter()
-        labels = associate(records, topology=topo, blocks=blocks)
+        if blocks:
+            from reidkit.mtmc.blocking import associate_in_blocks
+
+            stats: dict = {}
+            labels = associate_in_blocks(records, sampled_threshold(records), topo, stats, fit=FIT_BLOCK)
+            label = (f"{label} (threshold {stats['threshold']:.3f}, largest block {stats['largest_component']}, "
+                     f"{stats['close_pairs']} close pairs)")
+        else:
+            labels = associate(records, topology=topo)
         seconds = time.perf_counter() - start
         peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 2 ** 20
         s = pairwise_scores(labels, truth)

@@ -435,3 +435,22 @@ def test_the_sampled_calibration_is_the_full_one_on_a_full_sample():
     half = sampled_threshold(records, sample=30)  # half the tracklets, half the impostors allowed
     part = [records[i] for i in np.sort(np.random.default_rng(0).choice(60, 30, replace=False))]
     assert half == pytest.approx(calibrated_threshold(distances(part), cannot_links(part), impostors=2.5))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_fitting_threshold_is_the_largest_that_keeps_blocks_small(seed):
+    from reidkit.mtmc.blocking import components, fitting_threshold
+
+    rng = np.random.default_rng(seed)
+    n = 40
+    i, j = rng.integers(0, n, 120), rng.integers(0, n, 120)
+    i, j = i[i != j], j[i != j]
+    d = rng.uniform(0, 1, len(i)).round(2)  # ties on purpose
+
+    def largest(t):
+        keep = d < t
+        return np.bincount(components(n, i[keep], j[keep])).max()
+
+    got = fitting_threshold(n, i, j, d, 0.9, 8)
+    reference = max(t for t in [*np.unique(d[d < 0.9]), 0.9] if largest(t) <= 8)  # scan every level
+    assert got == pytest.approx(reference) and largest(got) <= 8

@@ -67,12 +67,13 @@ DENSE_LIMIT = 20_000
 CALIBRATION_SAMPLE = 4000
 
 
-def sampled_threshold(records: Sequence[TrackletRecord], sample: int = CALIBRATION_SAMPLE, seed: int = 0) -> float:
+def sampled_threshold(records: Sequence[TrackletRecord], sample: int = CALIBRATION_SAMPLE, seed: int = 0,
+                      impostors: float = IMPOSTORS) -> float:
     """:func:`calibrated_threshold` from a seeded sample of the tracklets, its impostor count
     scaled to the whole set (a tracklet of the whole set has N / sample times the candidates)."""
     rows = np.sort(np.random.default_rng(seed).choice(len(records), min(sample, len(records)), replace=False))
     part = [records[i] for i in rows]
-    return calibrated_threshold(distances(part), cannot_links(part), IMPOSTORS * len(part) / len(records))
+    return calibrated_threshold(distances(part), cannot_links(part), impostors * len(part) / len(records))
 
 
 def associate(records: Sequence[TrackletRecord], threshold: Optional[float] = None,
@@ -82,7 +83,8 @@ def associate(records: Sequence[TrackletRecord], threshold: Optional[float] = No
     None: :func:`calibrated_threshold` (the same-camera overlaps' distances, before a topology's
     links). ``blocks`` (default: above :data:`DENSE_LIMIT` tracklets) clusters per component of
     the close pairs: for a given threshold the same result without an N x N matrix (the
-    calibration then uses a sample: :func:`sampled_threshold`; not with ``rerank``, which needs the matrix)."""
+    calibration then uses a sample, :func:`sampled_threshold`, lowered as far as it takes to
+    keep blocks small, :func:`~.blocking.fitting_threshold`; not with ``rerank``, which needs the matrix)."""
     n = len(records)
     if n == 0:
         return np.zeros(0, np.int64)
@@ -91,9 +93,11 @@ def associate(records: Sequence[TrackletRecord], threshold: Optional[float] = No
     if blocks:
         if rerank or closed_world:
             raise ValueError("association in blocks works without --rerank and --closed-world")
-        from .blocking import associate_in_blocks
+        from .blocking import FIT_BLOCK, associate_in_blocks
 
-        return associate_in_blocks(records, sampled_threshold(records) if threshold is None else threshold, topology)
+        if threshold is None:
+            return associate_in_blocks(records, sampled_threshold(records), topology, fit=FIT_BLOCK)
+        return associate_in_blocks(records, threshold, topology)
     dist = distances(records, rerank)
     if not closed_world and threshold is None:
         threshold = calibrated_threshold(dist, cannot_links(records))

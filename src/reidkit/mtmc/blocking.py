@@ -27,6 +27,10 @@ from .tracklets import TrackletRecord
 
 #: Queries per range-search call.
 CHUNK = 4096
+#: The largest block clustered as one matrix (8 bytes a pair: 20,000 tracklets, 3.2 GB).
+MAX_BLOCK = 20_000
+#: A calibrated threshold is lowered until the blocks are at most this large (seconds each).
+FIT_BLOCK = 4000
 #: The range search reaches this far past the threshold: faiss and numpy round a distance at the
 #: threshold differently, and an extra edge only joins two components, which keeps the result exact.
 SLACK = 1e-4
@@ -73,30 +77,59 @@ def linkable_edges(records: Sequence[TrackletRecord], i: np.ndarray, j: np.ndarr
     return ok
 
 
-def associate_in_blocks(records: Sequence[TrackletRecord], threshold: float, topology=None,
-                        stats: Optional[dict] = None) -> np.ndarray:
-    """The labels :func:`~.associate.associate` gives at ``threshold`` (numbered by first member),
-    computed per connected component of the close, linkable pairs (module docstring). ``stats``
-    (a dict) receives the number of close pairs and the largest component's size."""
+def components(n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Component label of each of ``n`` nodes of the undirected graph with edges (i, j)."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
+    return connected_components(coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)), directed=False)[1]
 
+
+def fitting_threshold(n: int, i: np.ndarray, j: np.ndarray, d: np.ndarray, threshold: float, block: int) -> float:
+    """The largest threshold up to ``threshold`` at which no component of the edges closer than
+    it has more than ``block`` nodes (bisection over the edges' own distances)."""
+    if np.bincount(components(n, i[d < threshold], j[d < threshold])).max() <= block:
+        return threshold
+    levels = np.unique(d[d < threshold])
+    lo, hi = 0, len(levels) - 1  # levels[lo] fits (a threshold at the smallest distance keeps no edge)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        keep = d < levels[mid]
+        if np.bincount(components(n, i[keep], j[keep])).max() <= block:
+            lo = mid
+        else:
+            hi = mid - 1
+    return float(levels[lo])
+
+
+def associate_in_blocks(records: Sequence[TrackletRecord], threshold: float, topology=None,
+                        stats: Optional[dict] = None, fit: Optional[int] = None) -> np.ndarray:
+    """The labels :func:`~.associate.associate` gives at ``threshold`` (numbered by first member),
+    computed per connected component of the close, linkable pairs (module docstring). With
+    ``fit`` (a block size), a threshold whose blocks would be larger is first lowered until
+    they fit (strangers' links percolate: above about one impostor a person, most tracklets form
+    one block). ``stats`` (a dict) receives the threshold used, the number of close pairs and the
+    largest block's size."""
     n = len(records)
     if n == 0:
         return np.zeros(0, np.int64)
     feats = np.stack([np.asarray(r.feature, np.float32) for r in records])
-    i, j, _ = close_pairs(feats, threshold + SLACK)
+    i, j, d = close_pairs(feats, threshold + SLACK)
     keep = linkable_edges(records, i, j, topology)
-    i, j = i[keep], j[keep]
-    graph = coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
-    count, component = connected_components(graph, directed=False)
+    i, j, d = i[keep], j[keep], d[keep]
+    if fit is not None:
+        threshold = fitting_threshold(n, i, j, d, threshold + SLACK, fit) - SLACK
+        keep = d < threshold + SLACK
+        i, j = i[keep], j[keep]
+    component = components(n, i, j)
     labels = np.empty(n, np.int64)
-    largest = 0
     order = np.argsort(component, kind="stable")
     bounds = np.flatnonzero(np.diff(component[order])) + 1
+    sizes = np.bincount(component)
+    if sizes.max() > MAX_BLOCK:
+        raise ValueError(f"cosine threshold {threshold:.3f} joins {int(sizes.max())} of {n} tracklets into one block "
+                         f"(at most {MAX_BLOCK} fit one matrix): give a lower --threshold, or a topology")
     for members in np.split(order, bounds):
-        largest = max(largest, len(members))
         if len(members) == 1:
             labels[members] = members  # its own identity, named by its index
             continue
@@ -106,5 +139,6 @@ def associate_in_blocks(records: Sequence[TrackletRecord], threshold: float, top
             group = members[local == lab]
             labels[group] = group.min()
     if stats is not None:
-        stats.update(close_pairs=int(keep.sum()), components=int(count), largest_component=int(largest))
+        stats.update(threshold=float(threshold), close_pairs=int(len(i)), components=int(len(sizes)),
+                     largest_component=int(sizes.max()))
     return np.unique(labels, return_inverse=True)[1].astype(np.int64)  # a label is its first member
