@@ -11,6 +11,7 @@ from .eval_cmd import eval_features
 from .eval_model_cmd import eval_model
 from .extract_cmd import extract
 from .mtmc_cmd import mtmc, mtmc_eval
+from .serve_cmd import serve
 from .track_cmd import track, track_eval
 from .train_cmd import train
 from .visualize_cmd import visualize
@@ -35,6 +36,7 @@ app.command("track-eval")(track_eval)
 app.command("adapt")(adapt)
 app.command("mtmc")(mtmc)
 app.command("mtmc-eval")(mtmc_eval)
+app.command("serve")(serve)
 
 if __name__ == "__main__":
     app()

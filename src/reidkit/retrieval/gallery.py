@@ -108,14 +108,15 @@ class Gallery:
             raise
 
     @classmethod
-    def open(cls, folder: str | Path) -> "Gallery":
-        """The gallery in ``folder``; its index is brought up to date with SQLite (see module doc)."""
+    def open(cls, folder: str | Path, threads: bool = False) -> "Gallery":
+        """The gallery in ``folder``; its index is brought up to date with SQLite (see module doc).
+        ``threads``: it may be used from several threads, one at a time (the caller locks)."""
         folder = Path(folder)
         path = folder / DB_NAME
         if not path.is_file():
             raise GalleryError(f"no gallery in {folder} ({DB_NAME} not found): create one with "
                                f"`reid gallery create {folder}`")
-        store = GalleryStore.open(path)
+        store = GalleryStore.open(path, threads)
         gallery = cls(folder, store)
         try:
             gallery.cache.sync()

@@ -123,8 +123,9 @@ def _upgrade(db: sqlite3.Connection, path: Path) -> None:
     logger.info("upgraded %s to gallery format %d", path, FORMAT)
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(str(path), timeout=30, isolation_level=None)  # explicit transactions
+def _connect(path: Path, threads: bool = False) -> sqlite3.Connection:
+    """``threads``: the connection may be used from other threads (the caller serialises them)."""
+    db = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=not threads)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
     return db
@@ -161,10 +162,11 @@ class GalleryStore:
         tmp.replace(path)
 
     @classmethod
-    def open(cls, path: Path) -> "GalleryStore":
-        """The database at ``path``, checked and upgraded to this reidkit's format."""
+    def open(cls, path: Path, threads: bool = False) -> "GalleryStore":
+        """The database at ``path``, checked and upgraded to this reidkit's format (``threads``:
+        usable from several threads, one at a time)."""
         try:
-            db = _connect(path)
+            db = _connect(path, threads)
             settings = dict(db.execute("SELECT key, value FROM settings"))
             db.execute("SELECT count(*) FROM items").fetchone()
         except sqlite3.DatabaseError as e:

@@ -1,0 +1,210 @@
+"""`reid serve`'s HTTP API through FastAPI's test client, on the shipped Market-1501 crops: answers
+checked against the library's own calls, access rules, limits and abusive requests."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fastapi.testclient import TestClient
+
+from reidkit.samples import MARKET1501_MINI as MARKET_MINI
+
+KEY = "s3cret-key"
+
+
+@pytest.fixture(scope="module")
+def gallery_dir(tmp_path_factory):
+    from reidkit.inference.resolve import ModelSpec
+    from reidkit.pipeline.ingest import add_images, create_gallery
+
+    folder = tmp_path_factory.mktemp("serve") / "gallery"
+    gallery, _ = create_gallery(folder, ModelSpec())
+    with gallery:
+        add_images(gallery, sorted((MARKET_MINI / "bounding_box_test").glob("*.jpg")))
+    return folder
+
+
+@pytest.fixture
+def client(gallery_dir, tmp_path):
+    import shutil
+
+    from reidkit.serve import create_app
+
+    folder = tmp_path / "gallery"
+    shutil.copytree(gallery_dir, folder)  # every test may write
+    with TestClient(create_app(folder, api_key=KEY)) as c:
+        yield c
+
+
+def query_image() -> Path:
+    """A query the shipped model finds its person for (score 0.85 against 0.5-0.6 for most)."""
+    return MARKET_MINI / "query" / "0005_c1s1_001351_00.jpg"
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims width x height pixels (a decompression bomb)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    raw = zlib.compress(b"\x00" * 64)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", raw) + chunk(b"IEND", b""))
+
+
+def test_search_by_image_and_by_vector_answer_as_the_library_does(client, gallery_dir):
+    from reidkit.pipeline.ingest import embed_query, search_image
+    from reidkit.retrieval import Gallery
+
+    query = query_image()
+    with Gallery.open(gallery_dir) as g:
+        expected = search_image(g, query, 5)
+        vector = embed_query(g, query)[0]
+    got = client.post("/v1/search", files={"image": (query.name, query.read_bytes(), "image/jpeg")},
+                      data={"top_k": "5"})
+    assert got.status_code == 200, got.text
+    hits = got.json()["hits"]
+    assert [h["id"] for h in hits] == [h.id for h in expected]
+    assert [h["score"] for h in hits] == pytest.approx([h.score for h in expected], abs=1e-5)
+    assert hits[0]["file_name"] == Path(expected[0].source).name and "source" not in hits[0]
+    assert hits[0]["thumbnail_url"] == f"/v1/thumbnails/{hits[0]['id']}"
+    # the query's person is the first hit (Market names carry it)
+    assert hits[0]["person_id"] == int(query.name.split("_")[0])
+    by_vector = client.post("/v1/search", json={"vector": vector.tolist(), "top_k": 5}).json()["hits"]
+    assert [h["id"] for h in by_vector] == [h["id"] for h in hits]
+    embedded = client.post("/v1/embed", files={"image": (query.name, query.read_bytes())}).json()
+    assert embedded["dim"] == len(vector)
+    np.testing.assert_allclose(embedded["vector"], vector, atol=1e-5)
+    camera = hits[0]["camera"]
+    only = client.post("/v1/search", json={"vector": vector.tolist(), "top_k": 32, "cameras": [camera]}).json()["hits"]
+    assert only and all(h["camera"] == camera for h in only)
+    thumb = client.get(hits[0]["thumbnail_url"])
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    from PIL import Image
+
+    assert max(Image.open(io.BytesIO(thumb.content)).size) <= 256
+
+
+def test_writes_need_the_key_and_refused_requests_change_nothing(client):
+    image = query_image().read_bytes()
+    before = client.get("/v1/gallery/stats").json()["items"]
+    files = {"images": ("new.jpg", image, "image/jpeg")}
+    assert client.post("/v1/gallery/items", files=files).status_code == 401
+    assert client.post("/v1/gallery/items", files=files, headers={"X-API-Key": "wrong"}).status_code == 403
+    assert client.delete("/v1/gallery/items/1").status_code == 401
+    assert client.delete("/v1/gallery/items/1", headers={"X-API-Key": "nope"}).status_code == 403
+    assert client.get("/v1/gallery/stats").json()["items"] == before
+    added = client.post("/v1/gallery/items", files=files, data={"camera": "lobby", "timestamp": "12.5"},
+                        headers={"X-API-Key": KEY})
+    assert added.status_code == 200, added.text
+    (new,) = added.json()["ids"]
+    assert client.get("/v1/gallery/stats").json()["items"] == before + 1
+    hits = client.post("/v1/search", files={"image": ("q.jpg", image)}, data={"cameras": "lobby"}).json()["hits"]
+    assert hits[0]["id"] == new and hits[0]["score"] == pytest.approx(1.0, abs=1e-4)
+    assert client.get(f"/v1/thumbnails/{new}").status_code == 200  # served from the gallery's own copy
+    assert client.delete(f"/v1/gallery/items/{new}", headers={"X-API-Key": KEY}).status_code == 200
+    assert client.delete(f"/v1/gallery/items/{new}", headers={"X-API-Key": KEY}).status_code == 404
+    assert client.get("/v1/gallery/stats").json()["items"] == before
+
+
+def test_abusive_requests_get_their_status_and_the_server_stays_up(client, tmp_path):
+    key = {"X-API-Key": KEY}
+    before = client.get("/v1/gallery/stats").json()["items"]
+    cases = [
+        (dict(files={"image": ("big.jpg", b"\xff" * (11 * 2 ** 20))}), 413),  # over the upload limit
+        (dict(files={"image": ("notes.jpg", b"this is not an image")}), 422),  # a name is not a format
+        (dict(files={"image": ("bomb.png", png_header(40000, 40000), "image/png")}), 422),  # decompression bomb
+        (dict(files={"image": ("empty.jpg", b"")}), 422),
+        (dict(content=b"raw", headers={"content-type": "text/plain"}), 415),
+        (dict(json={"vector": [0.1, 0.2]}), 422),  # wrong dimension
+        (dict(json={"top_k": 3}), 422),  # no vector
+    ]
+    for kwargs, status in cases:
+        response = client.post("/v1/search", **kwargs)
+        assert response.status_code == status, (kwargs.get("files"), response.text)
+        assert "detail" in response.json()
+    bomb = client.post("/v1/gallery/items", files={"images": ("bomb.png", png_header(40000, 40000))}, headers=key)
+    assert bomb.status_code == 422 and "pixels" in bomb.json()["detail"]
+    mixed = client.post("/v1/gallery/items", headers=key, files=[("images", ("a.jpg", query_image().read_bytes())),
+                                                                 ("images", ("b.jpg", b"junk"))])
+    assert mixed.status_code == 422  # one bad image: nothing of the request is added
+    for path in ("/v1/thumbnails/..%2F..%2Fetc%2Fpasswd", "/v1/thumbnails/../../etc/passwd",
+                 "/v1/thumbnails/999999", "/v1/identities/1"):
+        assert client.get(path).status_code in (404, 422), path
+    assert client.get("/healthz").json() == {"status": "ok", "items": before}
+    assert client.get("/v1/gallery/stats").json()["items"] == before
+    metrics = client.get("/metrics").text
+    assert 'reidkit_requests_total{route="/v1/search",method="POST",status="413"} 1' in metrics
+    assert f"reidkit_gallery_items {before}" in metrics
+
+
+def test_identities_and_a_read_key(gallery_dir, tmp_path):
+    import shutil
+
+    from reidkit.retrieval import Gallery
+    from reidkit.serve import create_app
+
+    folder = tmp_path / "g"
+    shutil.copytree(gallery_dir, folder)
+    with Gallery.open(folder) as g:
+        g.set_identities({1: 7, 5: 7, 9: 8})
+        times = {i: g.metadata([i])[i] for i in (1, 5)}
+    with TestClient(create_app(folder, api_key=KEY, read_key="reader")) as c:
+        assert c.get("/v1/identities/7").status_code == 401
+        assert c.get("/v1/identities/7", headers={"X-API-Key": "other"}).status_code == 403
+        got = c.get("/v1/identities/7", headers={"X-API-Key": "reader"})
+        assert got.status_code == 200
+        body = got.json()
+        assert [a["id"] for a in body["appearances"]] == sorted((1, 5), key=lambda i: (times[i]["timestamp"] or 0, i))
+        assert body["cameras"] == sorted({times[i]["camera"] for i in (1, 5)})
+        assert c.get("/v1/identities/7", headers={"X-API-Key": KEY}).status_code == 200  # the write key reads too
+        assert c.get("/healthz").status_code == 200  # liveness stays open
+
+
+def test_reid_serve_answers_over_a_real_socket_and_refuses_a_missing_gallery(gallery_dir, tmp_path):
+    import json
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from typer.testing import CliRunner
+
+    from reidkit.cli.main import app
+
+    missing = CliRunner().invoke(app, ["serve", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 2 and "no gallery in" in missing.output and len(missing.output.splitlines()) == 1
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "reidkit.cli.main", "serve", str(gallery_dir), "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**__import__("os").environ,
+                                                                                     "REIDKIT_API_KEY": KEY})
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    assert json.loads(r.read()) == {"status": "ok", "items": 32}
+                    break
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read().decode()
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/gallery/items/1", method="DELETE",
+                                         headers={"X-API-Key": "wrong"})
+        try:
+            urllib.request.urlopen(request, timeout=5)
+            raise AssertionError("a wrong key deleted an item")
+        except urllib.error.HTTPError as e:
+            assert e.code == 403  # the key came from REIDKIT_API_KEY
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/docs", timeout=5) as r:
+            assert b"swagger" in r.read().lower()  # OpenAPI docs
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
