@@ -27,7 +27,7 @@ from contextlib import asynccontextmanager
 
 import numpy as np
 from fastapi import FastAPI, File, Form, Header, Request, UploadFile
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from ..retrieval import Filters, Gallery, GalleryError
@@ -217,6 +217,13 @@ def create_app(folder: str | Path, api_key: Optional[str] = None, read_key: Opti
         service.metrics.observe(route_of(app, request.scope), request.method, response.status_code,
                                 time.perf_counter() - start)
         return response
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page() -> str:
+        """The search page (:mod:`.page`)."""
+        from .page import PAGE
+
+        return PAGE
 
     @app.get("/healthz")
     def healthz() -> dict:
