@@ -218,3 +218,35 @@ def test_reid_serve_answers_over_a_real_socket_and_refuses_a_missing_gallery(gal
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_concurrent_adds_and_searches_all_succeed_and_leave_a_consistent_gallery(client):
+    from concurrent.futures import ThreadPoolExecutor
+
+    image = query_image().read_bytes()
+    before = client.get("/v1/gallery/stats").json()["items"]
+    vector = client.post("/v1/embed", files={"image": ("q.jpg", image)}).json()["vector"]
+
+    def add(k):
+        r = client.post("/v1/gallery/items", files={"images": (f"a{k}.jpg", image)}, data={"camera": f"burst{k}"},
+                        headers={"X-API-Key": KEY})
+        return r.status_code, r.json()
+
+    def search(_):
+        r = client.post("/v1/search", json={"vector": vector, "top_k": 5})
+        return r.status_code, r.json()
+
+    with ThreadPoolExecutor(6) as pool:
+        adds = [pool.submit(add, k) for k in range(6)]
+        searches = [pool.submit(search, k) for k in range(24)]
+        added = [f.result() for f in adds]
+        found = [f.result() for f in searches]
+    assert all(status == 200 for status, _ in added + found), [b for s, b in added + found if s != 200][:2]
+    ids = sorted(i for _, body in added for i in body["ids"])
+    assert len(set(ids)) == 6 and client.get("/v1/gallery/stats").json()["items"] == before + 6
+    for _, body in found:  # every search saw a whole gallery: distinct ids, best first
+        scores = [h["score"] for h in body["hits"]]
+        assert scores == sorted(scores, reverse=True) and len({h["id"] for h in body["hits"]}) == len(scores)
+    for i in ids:
+        assert client.delete(f"/v1/gallery/items/{i}", headers={"X-API-Key": KEY}).status_code == 200
+    assert client.get("/v1/gallery/stats").json()["items"] == before
