@@ -250,3 +250,53 @@ def test_concurrent_adds_and_searches_all_succeed_and_leave_a_consistent_gallery
     for i in ids:
         assert client.delete(f"/v1/gallery/items/{i}", headers={"X-API-Key": KEY}).status_code == 200
     assert client.get("/v1/gallery/stats").json()["items"] == before
+
+
+def test_a_region_of_a_frame_searches_as_its_crop_does(client):
+    from PIL import Image
+
+    person = Image.open(query_image()).convert("RGB")
+    frame = Image.new("RGB", (400, 300), (30, 120, 40))  # the person pasted into a larger picture
+    frame.paste(person, (150, 80))
+    buf = io.BytesIO()
+    frame.save(buf, format="PNG")
+    crop_buf = io.BytesIO()
+    person.save(crop_buf, format="PNG")
+    box = f"150,80,{150 + person.width},{80 + person.height}"
+    region = client.post("/v1/embed", files={"image": ("f.png", buf.getvalue())}, data={"box": box}).json()
+    alone = client.post("/v1/embed", files={"image": ("c.png", crop_buf.getvalue())}).json()
+    whole = client.post("/v1/embed", files={"image": ("f.png", buf.getvalue())}).json()
+    np.testing.assert_allclose(region["vector"], alone["vector"], atol=1e-5)
+    assert np.dot(whole["vector"], alone["vector"]) < 0.95  # the box mattered
+    hits = client.post("/v1/search", files={"image": ("f.png", buf.getvalue())},
+                       data={"box": box, "top_k": "1"}).json()["hits"]
+    assert hits[0]["person_id"] == 5
+    for bad in ("1,2,3", "10,10,11,11", "a,b,c,d", "500,500,600,600"):
+        r = client.post("/v1/search", files={"image": ("f.png", buf.getvalue())}, data={"box": bad})
+        assert r.status_code == 422 and "box" in r.json()["detail"], (bad, r.text)
+
+
+def test_concurrent_image_searches_are_batched_and_answer_as_one_at_a_time(client):
+    from concurrent.futures import ThreadPoolExecutor
+
+    queries = sorted((MARKET_MINI / "query").glob("*.jpg"))[:8]
+
+    def search(path, top_k=4):
+        r = client.post("/v1/search", files={"image": (path.name, path.read_bytes())}, data={"top_k": str(top_k)})
+        assert r.status_code == 200, r.text
+        return [(h["id"], h["score"]) for h in r.json()["hits"]]
+
+    alone = [search(q) for q in queries]
+    service = client.app.state.service
+    before = sum(n for size, n in service.model_batches.batch_sizes.items() if size > 1)
+    with ThreadPoolExecutor(8) as pool:
+        for _ in range(3):
+            together = list(pool.map(search, queries * 3))
+            for got, expected in zip(together, alone * 3):  # a batch's floats may differ in the last bits
+                assert [i for i, _ in got] == [i for i, _ in expected]
+                assert [s for _, s in got] == pytest.approx([s for _, s in expected], abs=1e-5)
+    batched = sum(n for size, n in service.model_batches.batch_sizes.items() if size > 1)
+    assert batched > before, dict(service.model_batches.batch_sizes)  # 72 requests, 8 at a time: some shared a call
+    assert 'reidkit_batches_total{stage="model",size="1"}' in client.get("/metrics").text
+    r = client.post("/v1/search", json={"vector": ["a", "b"]})
+    assert r.status_code == 422 and "vector" in r.json()["detail"]

@@ -160,6 +160,18 @@ class Embedder:
             out.append(self._features(batch))
         return np.concatenate(out)
 
+    def prepare(self, image: np.ndarray) -> np.ndarray:
+        """One RGB uint8 image resized to the model's input, ready for :meth:`embed_prepared`."""
+        return resize(check_image(image), self.input_size, self.preprocess)
+
+    def embed_prepared(self, batch: np.ndarray) -> np.ndarray:
+        """Features (N, D) of a stack of images made by :meth:`prepare` (N, H, W, 3): the model alone,
+        for callers that decode in their own threads and batch requests (``reid serve``)."""
+        if batch.ndim != 4 or batch.shape[1:] != (*self.input_size, 3) or batch.dtype != np.uint8:
+            raise ValueError(f"expected a uint8 batch of shape (N, {self.input_size[0]}, {self.input_size[1]}, 3), "
+                             f"got {batch.dtype} {batch.shape}")
+        return self._features(batch)
+
     def embed_files(self, paths: Sequence[str | Path], progress: Callable[[int], None] | None = None
                     ) -> tuple[np.ndarray, list[int], list[tuple[int, str]]]:
         """Features of image files: ``(feats, ok, failed)`` where ``feats[i]`` belongs to

@@ -1,8 +1,9 @@
 """The HTTP API over one gallery: embed, search, add, remove, stats, identities, thumbnails.
 
 ``create_app(folder, ...)`` builds a FastAPI app (OpenAPI at ``/docs``). One :class:`Gallery`
-and its embedder serve every request; they are used under a lock, in FastAPI's thread pool
-(every endpoint is a plain function), so the event loop never runs the model.
+and its embedder serve every request, in FastAPI's thread pool (the event loop never runs the
+model): each request decodes its image in its own thread, then the model and the gallery search
+run in batches of the requests waiting (:mod:`.batching`); the gallery is used under one lock.
 
 Security and limits:
 - writes (add, delete) need the API key (401 without one, 403 with a wrong one); reads are open
@@ -31,11 +32,14 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 from starlette.concurrency import run_in_threadpool
 
 from ..retrieval import Filters, Gallery, GalleryError
+from .batching import Batcher
 
 #: Largest upload accepted, bytes (a phone photo is 2-5 MB).
 MAX_UPLOAD = 10 * 2 ** 20
 #: Items one add request may carry.
 MAX_ITEMS = 64
+#: Most crops in one model call, and queries in one gallery pass, under concurrent requests.
+MAX_BATCH = 16
 
 
 class ServiceError(Exception):
@@ -67,7 +71,8 @@ class Metrics:
                     counts[k] += 1
             self.latency_sum[route] = self.latency_sum.get(route, 0.0) + seconds
 
-    def text(self, gallery_items: int) -> str:
+    def text(self, gallery_items: int, batches: Optional[dict[str, dict[int, int]]] = None) -> str:
+        """The metrics, the gallery's size and, per batching stage, how many batches of each size ran."""
         lines = ["# HELP reidkit_requests_total HTTP requests by route, method and status.",
                  "# TYPE reidkit_requests_total counter"]
         with self.lock:
@@ -83,6 +88,12 @@ class Metrics:
                 lines.append(f'reidkit_request_seconds_count{{route="{route}"}} {counts[-1]}')
         lines += ["# HELP reidkit_gallery_items Items in the gallery.", "# TYPE reidkit_gallery_items gauge",
                   f"reidkit_gallery_items {gallery_items}"]
+        if batches:
+            lines += ["# HELP reidkit_batches_total Model calls and gallery passes, by stage and batch size.",
+                      "# TYPE reidkit_batches_total counter"]
+            for stage, sizes in sorted(batches.items()):
+                for size, n in sorted(sizes.items()):
+                    lines.append(f'reidkit_batches_total{{stage="{stage}",size="{size}"}} {n}')
         return "\n".join(lines) + "\n"
 
 
@@ -90,7 +101,7 @@ class GalleryService:
     """The gallery, its embedder and the rules the endpoints share (thread-safe by one lock)."""
 
     def __init__(self, folder: Path, api_key: Optional[str] = None, read_key: Optional[str] = None,
-                 max_upload: int = MAX_UPLOAD):
+                 max_upload: int = MAX_UPLOAD, max_batch: int = MAX_BATCH):
         from ..pipeline.ingest import gallery_embedder
 
         self.folder = Path(folder)
@@ -98,11 +109,15 @@ class GalleryService:
         self.embedder = gallery_embedder(self.gallery, runtime="onnxruntime")
         self.api_key, self.read_key, self.max_upload = api_key, read_key, max_upload
         self.lock = threading.Lock()  # the gallery
-        self.embed_lock = threading.Lock()  # the embedder
         self.metrics = Metrics()
         self.tmp = tempfile.TemporaryDirectory(prefix="reidkit-serve-")
+        self.model_batches = Batcher(lambda crops: self.embedder.embed_prepared(np.stack(crops)), max_batch,
+                                     name="reidkit-model")
+        self.search_batches = Batcher(self._search_batch, max_batch, name="reidkit-search")
 
     def close(self) -> None:
+        self.model_batches.close()
+        self.search_batches.close()
         with self.lock:
             self.gallery.close()
         self.tmp.cleanup()
@@ -125,8 +140,12 @@ class GalleryService:
             raise ServiceError(403, "wrong API key")
 
     # -- images ---------------------------------------------------------------------------------
-    def embed_upload(self, data: bytes, name: str = "upload") -> np.ndarray:
-        """(1, D) feature of an uploaded image, decoded by reidkit's decoder (422 when it is not one)."""
+    def prepare_upload(self, data: bytes, name: str = "upload", box: Optional[str] = None) -> np.ndarray:
+        """An uploaded image decoded by reidkit's decoder (422 when it is not one), cut to ``box``
+        (``x1,y1,x2,y2`` in its pixels) when given, and resized for the model."""
+        from ..images import ImageReadError
+        from ..inference.preprocess import read_image
+
         if len(data) > self.max_upload:
             raise ServiceError(413, f"{name}: {len(data)} bytes, more than the limit of {self.max_upload}")
         if not data:
@@ -134,22 +153,59 @@ class GalleryService:
         with tempfile.NamedTemporaryFile(dir=self.tmp.name, suffix=".img") as f:
             f.write(data)
             f.flush()
-            with self.embed_lock:
-                feats, _, failed = self.embedder.embed_files([f.name])
-        if failed:
-            reason = failed[0][1].replace(f.name, name)
-            raise ServiceError(422, f"not an image reidkit can decode: {reason}")
-        return feats
+            try:
+                rgb = read_image(f.name, self.embedder.preprocess)
+            except ImageReadError as e:
+                raise ServiceError(422, f"not an image reidkit can decode: {str(e).replace(f.name, name)}") from None
+        if box:
+            rgb = crop(rgb, box, name)
+        return self.embedder.prepare(rgb)
+
+    def embed_upload(self, data: bytes, name: str = "upload", box: Optional[str] = None) -> np.ndarray:
+        """(1, D) feature of an uploaded image (:meth:`prepare_upload`), the model run in a batch
+        with the other requests waiting for it."""
+        return self.model_batches.submit(self.prepare_upload(data, name, box))[None]
 
     # -- gallery --------------------------------------------------------------------------------
     def search(self, query: np.ndarray, top_k: int, filters: Filters) -> list[dict[str, Any]]:
+        """The hits of one query, searched together with the other queries waiting."""
+        from ..retrieval.vectors import as_vectors
+
         if not 1 <= top_k <= 1000:
             raise ServiceError(422, f"top_k must be in 1..1000, got {top_k}")
+        try:
+            query = as_vectors(query, self.gallery.dim, "query vector")
+        except ValueError as e:
+            raise ServiceError(422, str(e)) from None
+        if len(query) != 1:
+            raise ServiceError(422, f"one query vector per search, got {len(query)}")
+        return self.search_batches.submit((query, top_k, filters))
+
+    def _search_batch(self, jobs: list[tuple[np.ndarray, int, Filters]]) -> list:
+        """Hits of many queries: one gallery search per distinct filter, at the largest top_k asked
+        (each job keeps its own first top_k; a job whose search fails gets its error)."""
+        groups: dict[tuple, list[int]] = {}
+        for i, (_, _, filters) in enumerate(jobs):
+            where, args = filters.sql()
+            groups.setdefault((where, tuple(args)), []).append(i)
+        out: list = [None] * len(jobs)
         with self.lock:
-            if not len(self.gallery):
-                return []
-            hits = self.gallery.search(query, top_k, filters)[0]
-        return [self.hit_json(h.to_dict()) for h in hits]
+            empty = not len(self.gallery)
+            for members in groups.values():
+                if empty:
+                    for i in members:
+                        out[i] = []
+                    continue
+                k = max(jobs[i][1] for i in members)
+                try:
+                    found = self.gallery.search(np.concatenate([jobs[i][0] for i in members]), k, jobs[members[0]][2])
+                except GalleryError as e:
+                    for i in members:
+                        out[i] = e
+                    continue
+                for i, hits in zip(members, found):
+                    out[i] = [self.hit_json(h.to_dict()) for h in hits[:jobs[i][1]]]
+        return out
 
     @staticmethod
     def hit_json(hit: dict[str, Any]) -> dict[str, Any]:
@@ -236,7 +292,8 @@ def create_app(folder: str | Path, api_key: Optional[str] = None, read_key: Opti
         """Prometheus text: requests, latencies, gallery size."""
         with service.lock:
             items = len(service.gallery)
-        return service.metrics.text(items)
+        return service.metrics.text(items, {"model": dict(service.model_batches.batch_sizes),
+                                            "search": dict(service.search_batches.batch_sizes)})
 
     @app.get("/v1/gallery/stats")
     def stats(x_api_key: Optional[str] = Header(None)) -> dict:
@@ -247,15 +304,17 @@ def create_app(folder: str | Path, api_key: Optional[str] = None, read_key: Opti
         return {k: v for k, v in info.items() if k not in ("folder", "model_spec")}
 
     @app.post("/v1/embed")
-    def embed(image: UploadFile = File(...), x_api_key: Optional[str] = Header(None)) -> dict:
-        """The ReID feature of the person in an image."""
+    def embed(image: UploadFile = File(...), box: Optional[str] = Form(None),
+              x_api_key: Optional[str] = Header(None)) -> dict:
+        """The ReID feature of the person in an image (or in its region ``box`` = ``x1,y1,x2,y2``)."""
         service.check_read(x_api_key)
-        feats = service.embed_upload(image.file.read(service.max_upload + 1), image.filename or "image")
+        feats = service.embed_upload(image.file.read(service.max_upload + 1), image.filename or "image", box)
         return {"dim": int(feats.shape[1]), "vector": feats[0].tolist()}
 
     @app.post("/v1/search")
     async def search(request: Request, x_api_key: Optional[str] = Header(None)) -> dict:
-        """Nearest gallery items to a query: multipart ``image`` (+ form fields) or JSON
+        """Nearest gallery items to a query: multipart ``image`` (+ form fields, ``box`` =
+        ``x1,y1,x2,y2`` for a region of it) or JSON
         ``{"vector": [...], "top_k": 10, "cameras": [...], "since": s, "until": s}``."""
         service.check_read(x_api_key)
         kind = request.headers.get("content-type", "")
@@ -266,7 +325,8 @@ def create_app(folder: str | Path, api_key: Optional[str] = None, read_key: Opti
                 raise ServiceError(422, "multipart search needs a file field `image`")
             data = await upload.read()
             params = {k: form.getlist(k) if k == "cameras" else form.get(k) for k in form if k != "image"}
-            query = await run_in_threadpool(service.embed_upload, data, upload.filename or "image")
+            query = await run_in_threadpool(service.embed_upload, data, upload.filename or "image",
+                                            params.get("box") or None)
         elif kind.startswith("application/json"):
             try:
                 params = await request.json()
@@ -274,7 +334,10 @@ def create_app(folder: str | Path, api_key: Optional[str] = None, read_key: Opti
                 raise ServiceError(422, "body is not JSON") from None
             if not isinstance(params, dict) or "vector" not in params:
                 raise ServiceError(422, 'JSON search needs {"vector": [...]}')
-            query = np.asarray(params.pop("vector"), np.float32)[None]
+            try:
+                query = np.asarray(params.pop("vector"), np.float32)
+            except (TypeError, ValueError):
+                raise ServiceError(422, '"vector" must be a list of numbers') from None
         else:
             raise ServiceError(415, f"send multipart/form-data with an image, or JSON with a vector (got {kind!r})")
         try:
@@ -296,18 +359,19 @@ def create_app(folder: str | Path, api_key: Optional[str] = None, read_key: Opti
         service.check_write(x_api_key)
         if len(images) > MAX_ITEMS:
             raise ServiceError(413, f"{len(images)} images in one request, more than {MAX_ITEMS}")
-        feats, stored = [], []
+        crops, stored = [], []
         for upload in images:  # every image is checked before anything is written
             data = upload.file.read(service.max_upload + 1)
-            feats.append(service.embed_upload(data, upload.filename or "image"))
+            crops.append(service.prepare_upload(data, upload.filename or "image"))
             stored.append((upload.filename or "image", data))
+        feats = service.embedder.embed_prepared(np.stack(crops))  # one call (onnxruntime runs are thread-safe)
         saved = []
         for name, data in stored:
             saved.append(save_upload(service.folder / "uploads", name, data))
         meta = [{"camera": camera, "timestamp": timestamp, "track_id": track_id, "person_id": person_id,
                  "source": str(path)} for path in saved]
         with service.lock:
-            ids = service.gallery.add(np.concatenate(feats), meta, model=service.gallery.model)
+            ids = service.gallery.add(feats, meta, model=service.gallery.model)
             service.gallery.flush()
         return {"ids": [int(i) for i in ids]}
 
@@ -360,6 +424,22 @@ def _number(value) -> Optional[float]:
     if not np.isfinite(out):
         raise ValueError(f"{value!r} is not a finite number")
     return out
+
+
+def crop(rgb: np.ndarray, box: str, name: str = "image") -> np.ndarray:
+    """The region ``x1,y1,x2,y2`` (pixels, clipped to the image) of an image; 422 when it is not one."""
+    try:
+        x1, y1, x2, y2 = (float(v) for v in box.split(","))
+    except ValueError:
+        raise ServiceError(422, f"box {box!r}: expected x1,y1,x2,y2 in pixels") from None
+    h, w = rgb.shape[:2]
+    if not all(np.isfinite([x1, y1, x2, y2])):
+        raise ServiceError(422, f"box {box!r}: not finite numbers")
+    x1, x2 = (int(round(min(max(v, 0), w))) for v in (x1, x2))
+    y1, y2 = (int(round(min(max(v, 0), h))) for v in (y1, y2))
+    if x2 - x1 < 2 or y2 - y1 < 2:
+        raise ServiceError(422, f"box {box!r}: covers less than 2x2 pixels of {name} ({w}x{h})")
+    return rgb[y1:y2, x1:x2]
 
 
 def save_upload(folder: Path, name: str, data: bytes) -> Path:
