@@ -240,9 +240,10 @@ class GalleryService:
 
 
 def create_app(folder: str | Path, api_key: Optional[str] = None, read_key: Optional[str] = None,
-               max_upload: int = MAX_UPLOAD):
-    """The FastAPI app serving the gallery in ``folder`` (module docstring)."""
-    service = GalleryService(Path(folder), api_key, read_key, max_upload)
+               max_upload: int = MAX_UPLOAD, max_batch: int = MAX_BATCH):
+    """The FastAPI app serving the gallery in ``folder`` (module docstring); ``max_batch=1`` turns
+    batching off."""
+    service = GalleryService(Path(folder), api_key, read_key, max_upload, max_batch)
 
     @asynccontextmanager
     async def lifespan(app):

@@ -1,0 +1,156 @@
+"""Load on `reid serve`: concurrent clients search a large gallery by image over loopback.
+
+Builds a gallery of the shipped Market-1501 crops (real features) padded with random unit
+vectors to ``--items`` (100k by default), starts `reid serve` on it in a subprocess, then runs
+``--clients`` threads, each posting query crops to ``/v1/search`` (top 10) over one keep-alive
+connection for ``--seconds``. Prints searches/s, p50/p99 latency and errors, and the same
+with batching off (``--max-batch 1``) back to back, as the reference.
+
+    python benchmarks/bench_serve.py [--items 100000] [--clients 8] [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+
+def build_gallery(folder: Path, items: int) -> None:
+    from reidkit.inference.resolve import ModelSpec
+    from reidkit.pipeline.ingest import add_images, create_gallery
+    from reidkit.samples import MARKET1501_MINI
+
+    gallery, _ = create_gallery(folder, ModelSpec())
+    with gallery:
+        add_images(gallery, sorted((MARKET1501_MINI / "bounding_box_test").glob("*.jpg")))
+        rng = np.random.default_rng(0)
+        left = items - len(gallery)
+        for start in range(0, left, 20000):
+            n = min(20000, left - start)
+            vecs = rng.standard_normal((n, gallery.dim)).astype(np.float32)
+            vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+            meta = [{"camera": str(1 + (start + i) % 6), "timestamp": float(start + i)} for i in range(n)]
+            gallery.add(vecs, meta, model=gallery.model)
+        gallery.flush()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def multipart(path: Path) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"top_k\"\r\n\r\n10\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{path.name}\"\r\n"
+            f"Content-Type: image/jpeg\r\n\r\n").encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def load(port: int, clients: int, seconds: float, bodies: list) -> dict:
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    stop_at = time.perf_counter() + seconds
+
+    def client(k: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        n = k
+        while time.perf_counter() < stop_at:
+            body, kind = bodies[n % len(bodies)]
+            n += clients
+            start = time.perf_counter()
+            try:
+                conn.request("POST", "/v1/search", body, {"Content-Type": kind})
+                r = conn.getresponse()
+                r.read()
+                ok = r.status == 200
+            except OSError:
+                ok = False
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            with lock:
+                latencies.append(time.perf_counter() - start) if ok else None
+                errors[0] += 0 if ok else 1
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - started
+    lat = np.array(latencies) * 1000
+    return {"searches_per_s": len(lat) / wall, "p50_ms": float(np.percentile(lat, 50)) if len(lat) else float("nan"),
+            "p99_ms": float(np.percentile(lat, 99)) if len(lat) else float("nan"), "done": len(lat), "errors": errors[0]}
+
+
+def serve(folder: Path, port: int, max_batch: int) -> subprocess.Popen:
+    code = ("import sys, uvicorn; from reidkit.serve import create_app; "
+            f"uvicorn.run(create_app(sys.argv[1], max_batch={max_batch}), host='127.0.0.1', port={port}, "
+            "log_level='warning')")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(folder)])
+    for _ in range(600):
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return proc
+        except OSError:
+            time.sleep(0.2)
+        if proc.poll() is not None:
+            raise SystemExit(f"the server exited with {proc.returncode}")
+    raise SystemExit("the server did not answer /healthz within 120 s")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--items", type=int, default=100_000)
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--gallery", type=Path, help="reuse (or build once into) this folder")
+    args = ap.parse_args()
+
+    from reidkit.samples import MARKET1501_MINI
+
+    tmp = tempfile.TemporaryDirectory()
+    folder = args.gallery or Path(tmp.name) / "gallery"
+    if not folder.exists():
+        t = time.perf_counter()
+        build_gallery(folder, args.items)
+        print(f"built a {args.items}-item gallery in {time.perf_counter() - t:.0f} s")
+    bodies = [multipart(p) for p in sorted((MARKET1501_MINI / "query").glob("*.jpg"))]
+    print(f"{args.clients} clients, {args.seconds:.0f} s each run, image searches top 10, {os.cpu_count()} cores")
+    print(f"{'server':<22}{'searches/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    results = {}
+    for name, max_batch in (("batched (default)", 16), ("one at a time", 1)):
+        port = free_port()
+        proc = serve(folder, port, max_batch)
+        try:
+            load(port, args.clients, 2.0, bodies)  # warm-up: sessions, caches, index in memory
+            r = load(port, args.clients, args.seconds, bodies)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+        results[name] = r
+        print(f"{name:<22}{r['searches_per_s']:>11.1f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}{r['errors']:>8}")
+    ratio = results["batched (default)"]["searches_per_s"] / max(results["one at a time"]["searches_per_s"], 1e-9)
+    print(f"batching: {ratio:.2f}x the throughput")
+    best = results["batched (default)"]
+    verdict = best["searches_per_s"] >= 50 and best["p99_ms"] < 200 and best["errors"] == 0
+    print(f"target (>= 50 searches/s, p99 < 200 ms, no errors): {'met' if verdict else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
