@@ -97,6 +97,10 @@ def test_the_page_is_self_contained(client):
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert not re.search(r"(src|href)=[\"']?(https?:)?//", page.text)  # nothing from another host
     assert "/v1/search" in page.text and "/v1/identities/" in page.text and "/v1/gallery/stats" in page.text
+    assert 'form.append("box"' in page.text  # a dragged region is sent as the box
+    gallery = client.get("/gallery")
+    assert gallery.status_code == 200 and "/v1/gallery/stats" in gallery.text and "Items per camera" in gallery.text
+    assert not re.search(r"(src|href)=[\"']?(https?:)?//", gallery.text)
 
 
 def test_writes_need_the_key_and_refused_requests_change_nothing(client):
@@ -300,3 +304,17 @@ def test_concurrent_image_searches_are_batched_and_answer_as_one_at_a_time(clien
     assert 'reidkit_batches_total{stage="model",size="1"}' in client.get("/metrics").text
     r = client.post("/v1/search", json={"vector": ["a", "b"]})
     assert r.status_code == 422 and "vector" in r.json()["detail"]
+
+
+def test_the_api_docs_are_served_locally(client):
+    import re
+
+    page = client.get("/docs")
+    assert page.status_code == 200 and "swagger-ui" in page.text.lower()
+    refs = re.findall(r'(?:src|href|url)\s*[=:]\s*["\']([^"\']+)', page.text)
+    assert refs and all(r.startswith("/") for r in refs), refs  # nothing from another host
+    for ref in refs:
+        assert client.get(ref).status_code == 200, ref
+    schema = client.get("/openapi.json").json()
+    assert {"/v1/search", "/v1/embed", "/v1/gallery/items"} <= set(schema["paths"])
+    assert client.get("/redoc").status_code == 404  # FastAPI's ReDoc page would load a CDN

@@ -251,8 +251,9 @@ def create_app(folder: str | Path, api_key: Optional[str] = None, read_key: Opti
         service.close()
 
     app = FastAPI(title="reidkit", description=f"Person re-identification search over {folder}",
-                  version="1", lifespan=lifespan)
+                  version="1", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.service = service
+    mount_docs(app)
 
     @app.exception_handler(ServiceError)
     def _service_error(request: Request, exc: ServiceError):
@@ -281,6 +282,13 @@ def create_app(folder: str | Path, api_key: Optional[str] = None, read_key: Opti
         from .page import PAGE
 
         return PAGE
+
+    @app.get("/gallery", response_class=HTMLResponse, include_in_schema=False)
+    def gallery_page() -> str:
+        """The gallery page: counts per camera (:mod:`.page`)."""
+        from .page import GALLERY_PAGE
+
+        return GALLERY_PAGE
 
     @app.get("/healthz")
     def healthz() -> dict:
@@ -406,6 +414,23 @@ def create_app(folder: str | Path, api_key: Optional[str] = None, read_key: Opti
         return Response(service.thumbnail(item), media_type="image/jpeg")
 
     return app
+
+
+def mount_docs(app) -> None:
+    """OpenAPI's Swagger UI at ``/docs``, from the files of the ``swagger-ui-bundle`` wheel
+    (Apache-2.0) instead of the CDN FastAPI's own page loads them from."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/static/swagger-ui", StaticFiles(directory=str(swagger_ui_path)), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="reidkit API",
+                                   swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/swagger-ui/swagger-ui.css",
+                                   swagger_favicon_url="/static/swagger-ui/favicon-32x32.png")
 
 
 def route_of(app, scope) -> str:
