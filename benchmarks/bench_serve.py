@@ -97,10 +97,8 @@ def load(port: int, clients: int, seconds: float, bodies: list) -> dict:
 
 
 def serve(folder: Path, port: int, max_batch: int) -> subprocess.Popen:
-    code = ("import sys, uvicorn; from reidkit.serve import create_app; "
-            f"uvicorn.run(create_app(sys.argv[1], max_batch={max_batch}), host='127.0.0.1', port={port}, "
-            "log_level='warning')")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(folder)])
+    proc = subprocess.Popen([sys.executable, "-m", "reidkit.cli.main", "serve", str(folder), "--port", str(port),
+                             "--max-batch", str(max_batch)], stdout=subprocess.DEVNULL)
     for _ in range(600):
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)

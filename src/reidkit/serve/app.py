@@ -106,7 +106,9 @@ class GalleryService:
 
         self.folder = Path(folder)
         self.gallery = Gallery.open(self.folder, threads=True)
-        self.embedder = gallery_embedder(self.gallery, runtime="onnxruntime")
+        # Idle onnxruntime threads sleep: spinning ones would steal the cores that decoding,
+        # HTTP parsing and the gallery search need between model calls.
+        self.embedder = gallery_embedder(self.gallery, runtime="onnxruntime", spinning=False)
         self.api_key, self.read_key, self.max_upload = api_key, read_key, max_upload
         self.lock = threading.Lock()  # the gallery
         self.metrics = Metrics()
