@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -53,12 +54,12 @@ def server(tmp_path_factory):
         proc.wait(timeout=30)
 
 
-@pytest.mark.slow
-def test_upload_a_photo_and_the_first_hit_is_that_person(server):
+@contextmanager
+def search_page(server: str, photo: Path):
+    """A headless chromium page of the search page at ``server`` after picking ``photo``, hits shown."""
     from playwright.sync_api import sync_playwright
 
     assert CHROMIUM.is_file(), f"{CHROMIUM} missing: `make test` installs Debian's chromium (apt-get install chromium)"
-    query = MARKET_MINI / "query" / "0005_c1s1_001351_00.jpg"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
@@ -66,16 +67,23 @@ def test_upload_a_photo_and_the_first_hit_is_that_person(server):
             page = browser.new_page(viewport={"width": 1100, "height": 900})
             page.goto(server + "/")
             page.wait_for_function("document.getElementById('stats').textContent.includes('32 items')")
-            page.set_input_files("#file", str(query))
+            page.set_input_files("#file", str(photo))
             page.wait_for_selector("#hits figure")
-            first = page.locator("#hits figure").first
-            page.wait_for_function("[...document.querySelectorAll('#hits img')].every(i => i.complete && i.src)")
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "serve_search.png"), full_page=True)
-            item = int(first.get_attribute("data-id"))
-            caption = first.locator("figcaption").inner_text()
+            yield page
         finally:
             browser.close()
+
+
+@pytest.mark.slow
+def test_upload_a_photo_and_the_first_hit_is_that_person(server):
+    query = MARKET_MINI / "query" / "0005_c1s1_001351_00.jpg"
+    with search_page(server, query) as page:
+        first = page.locator("#hits figure").first
+        page.wait_for_function("[...document.querySelectorAll('#hits img')].every(i => i.complete && i.src)")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "serve_search.png"), full_page=True)
+        item = int(first.get_attribute("data-id"))
+        caption = first.locator("figcaption").inner_text()
     with urllib.request.urlopen(f"{server}/v1/thumbnails/{item}") as r:
         assert r.status == 200
     # the page's first hit is the API's first hit, and that is the query's own person (0005_...)
@@ -88,43 +96,32 @@ def test_upload_a_photo_and_the_first_hit_is_that_person(server):
 @pytest.mark.slow
 def test_drag_a_box_around_a_person_in_a_frame_and_see_the_gallery_page(server, tmp_path):
     from PIL import Image
-    from playwright.sync_api import sync_playwright
 
     person = Image.open(MARKET_MINI / "query" / "0005_c1s1_001351_00.jpg").convert("RGB")
     frame = Image.new("RGB", (640, 360), (40, 110, 50))  # the person stands in a larger picture
     frame.paste(person, (400, 150))
     frame_path = tmp_path / "frame.png"
     frame.save(frame_path)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        try:
-            page = browser.new_page(viewport={"width": 1100, "height": 900})
-            page.goto(server + "/")
-            page.wait_for_function("document.getElementById('stats').textContent.includes('32 items')")
-            page.set_input_files("#file", str(frame_path))
-            page.wait_for_selector("#hits figure")
-            img = page.locator("#qimg").bounding_box()
-            scale = img["width"] / frame.width  # the page may show the frame smaller than it is
-            x1, y1 = img["x"] + 400 * scale, img["y"] + 150 * scale
-            page.mouse.move(x1, y1)
-            page.mouse.down()
-            page.mouse.move(x1 + person.width * scale / 2, y1 + person.height * scale / 2)
-            page.mouse.move(x1 + person.width * scale, y1 + person.height * scale)
-            page.mouse.up()
-            page.wait_for_function("document.getElementById('hits-title').textContent.includes('region')")
-            page.wait_for_function("[...document.querySelectorAll('#hits img')].every(i => i.complete && i.src)")
-            first = page.locator("#hits figure").first
-            region_first = int(first.get_attribute("data-id"))
-            title = page.locator("#hits-title").inner_text()
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "serve_region.png"), full_page=True)
-            page.goto(server + "/gallery")
-            page.wait_for_function("document.getElementById('cameras').rows.length > 1")
-            cameras = page.locator("#cameras tr").count() - 1
-            page.screenshot(path=str(ARTIFACTS / "serve_gallery.png"), full_page=True)
-        finally:
-            browser.close()
+    with search_page(server, frame_path) as page:
+        img = page.locator("#qimg").bounding_box()
+        scale = img["width"] / frame.width  # the page may show the frame smaller than it is
+        x1, y1 = img["x"] + 400 * scale, img["y"] + 150 * scale
+        page.mouse.move(x1, y1)
+        page.mouse.down()
+        page.mouse.move(x1 + person.width * scale / 2, y1 + person.height * scale / 2)
+        page.mouse.move(x1 + person.width * scale, y1 + person.height * scale)
+        page.mouse.up()
+        page.wait_for_function("document.getElementById('hits-title').textContent.includes('region')")
+        page.wait_for_function("[...document.querySelectorAll('#hits img')].every(i => i.complete && i.src)")
+        first = page.locator("#hits figure").first
+        region_first = int(first.get_attribute("data-id"))
+        title = page.locator("#hits-title").inner_text()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "serve_region.png"), full_page=True)
+        page.goto(server + "/gallery")
+        page.wait_for_function("document.getElementById('cameras').rows.length > 1")
+        cameras = page.locator("#cameras tr").count() - 1
+        page.screenshot(path=str(ARTIFACTS / "serve_gallery.png"), full_page=True)
     stats = json.loads(urllib.request.urlopen(server + "/v1/gallery/stats", timeout=30).read())
     assert cameras == len(stats["cameras"])
     box = [int(v) for v in title.rsplit(" ", 1)[1].split(",")]
