@@ -216,8 +216,14 @@ def test_reid_mtmc_bad_input_is_one_line_and_exit_2(clip_halves, tmp_path):
     topo.write_text("transitions:\n  - {from: first, to: second, min_seconds: 10, max_seconds: 2}\n")
     refused(["mtmc", first, str(clip_halves / "second"), "-o", str(tmp_path / "c"), "--topology", str(topo)],
             "min_seconds <= max_seconds")
-    motion_only = tmp_path / "motion"
     from reidkit.samples import PETS09_CLIP
+
+    topo.write_text("transitions:\n  - {from: first, to: second, min_seconds: 0, max_seconds: 60}\n")
+    refused(["track", str(PETS09_CLIP), "-o", str(tmp_path / "t"), "--camera", "lobby", "--gallery",
+             str(tmp_path / "g"), "--topology", str(topo), "--max-frames", "5", "--no-video", "-q"],
+            "camera 'lobby' is in no transition")
+    assert not (tmp_path / "g").exists()  # refused before the gallery was made
+    motion_only = tmp_path / "motion"
 
     assert runner.invoke(app, ["track", str(PETS09_CLIP), "-o", str(motion_only), "--reid", "none", "--max-frames",
                                "20", "--no-video", "-q"]).exit_code == 0

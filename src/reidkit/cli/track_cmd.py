@@ -98,6 +98,12 @@ def track(
             frames = NoFrames(visit, name=Path(public.path).parent.parent.name)
         else:
             frames = open_source(source, stride=stride, start=start, limit=max_frames)
+        camera = camera or frames.name
+        if topo is not None and not any(camera in (t.source, t.target) for t in topo.transitions):
+            # checked before the gallery is opened, so a refused run leaves no new gallery behind
+            raise ValueError(f"{topology}: camera {camera!r} is in no transition (every other camera would be ruled "
+                             "out): add it, or name the camera with --camera")
+        if source is not None:
             if gallery_dir is not None:
                 gallery, embedder = open_or_create_gallery(gallery_dir, reid)
                 identities = OnlineIdentities(gallery, id_threshold, topo)
@@ -107,10 +113,6 @@ def track(
                 config = dataclasses.replace(config, distance_scale=embedder.card.distance_scale)
         if public is not None and public.rescaled:
             typer.echo(f"{public.path}: scores outside [0, 1], rescaled min-max to [0, 1]", err=True)
-        camera = camera or frames.name
-        if topo is not None and not any(camera in (t.source, t.target) for t in topo.transitions):
-            raise ValueError(f"{topology}: camera {camera!r} is in no transition (every other camera would be ruled "
-                             "out): add it, or name the camera with --camera")
         with tqdm(total=frames.frame_count, unit="frame", desc=f"track {camera}", disable=quiet) as bar:
             result = run_tracking(frames, detect, embedder, config, camera, output, video=not no_video,
                                   identities=identities, progress=bar.update, camera_motion=CameraMotion() if cmc else None,
