@@ -121,7 +121,8 @@ def _reid(*args):
 @pytest.mark.slow
 def test_kill_9_then_resume_gives_the_same_model(tmp_path):
     init = tiny_init(tmp_path / "tiny.pth")
-    args = [str(PETS09_CLIP), "--max-frames", "60", "--init", str(init), "--iters", "40", "--batch-size", "16", "-q"]
+    args = [str(PETS09_CLIP), "--max-frames", "60", "--init", str(init), "--iters", "20", "--checkpoint-every", "10",
+            "--batch-size", "16", "-q"]
     env = {**os.environ, "OMP_NUM_THREADS": "2"}  # the same threads in every run
     subprocess.run(_reid("adapt", *args, "-o", str(tmp_path / "full")), check=True, capture_output=True, env=env)
     out = tmp_path / "killed"
@@ -144,9 +145,10 @@ def test_kill_9_then_resume_gives_the_same_model(tmp_path):
     assert max((a[k].float() - start[k].float()).abs().max().item() for k in start if k in a
                and a[k].shape == start[k].shape) > 1e-3  # and it trained at all
     # Resuming with another starting model is refused, and the run is left as it was.
-    other = runner.invoke(app, ["adapt", *args[:3], "--init", str(REPO / "src" / "reidkit" / "weights" /
-                                                                    "lite0_cuhk03.pth"), *args[6:], "-o", str(out),
-                                "--resume"])
+    shipped = str(REPO / "src" / "reidkit" / "weights" / "lite0_cuhk03.pth")
+    other = runner.invoke(app, ["adapt", *args[:3], "--init", shipped, *args[5:], "-o", str(out), "--resume"])
+    assert other.exit_code == 2 and "other inputs, --init or options" in other.output
+    other = runner.invoke(app, ["adapt", *args[:7], "--checkpoint-every", "20", *args[9:], "-o", str(out), "--resume"])
     assert other.exit_code == 2 and "other inputs, --init or options" in other.output
     assert (out / "model_final.pth").exists()
     # The result is an ordinary checkpoint: it exports, and the tracker reads its distance scale.
@@ -206,14 +208,14 @@ def test_adapting_on_the_shipped_clip_lifts_retrieval_there(tmp_path):
     split = tmp_path / "split"
     cut_crop_split(PETS09_CLIP, PETS09_CLIP_GT, split, query_from=101, every=2)  # measures only
     result = runner.invoke(app, ["adapt", str(PETS09_CLIP), "-o", str(tmp_path / "out"), "--iters", "20",
-                                 "--batch-size", "32", "--json", "-q"])
+                                 "--batch-size", "16", "--json", "-q"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["frames"] == 200 and report["pseudo_identities"] >= 8
     before, after = split_map(default_weights(), split), split_map(tmp_path / "out" / "model_final.pth", split)
     print(f"clip split mAP: shipped {before:.1f}, adapted {after:.1f}")
-    # Measured on this clip: 61.9 -> 72.8 (+10.9); the margin covers thread-count differences.
-    assert after >= before + 10.9 - 4.0
+    # Measured on this clip: 61.9 -> 71.1 (+9.2); the margin covers thread-count differences.
+    assert after >= before + 9.2 - 4.0
     # The checkpoint says how much wider it spreads distances, for the tracker's thresholds.
     meta = torch.load(tmp_path / "out" / "model_final.pth", weights_only=False)["meta"]
     assert meta["distance_scale"] == report["distance_scale"] > 0

@@ -4,6 +4,7 @@ output, and errors reach only the callers they belong to."""
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -13,21 +14,25 @@ from reidkit.serve.batching import Batcher
 
 
 def test_concurrent_inputs_share_calls_and_each_gets_its_own_row():
-    gate = threading.Event()
+    entered, gate = threading.Event(), threading.Event()
     calls = []
 
     def square(xs):
+        entered.set()
         gate.wait(5)  # the first call holds the worker until the others have queued
         calls.append(len(xs))
         return np.stack(xs) ** 2
 
     batcher = Batcher(square, max_batch=4)
     with ThreadPoolExecutor(9) as pool:
-        futures = [pool.submit(batcher.submit, np.full(3, i, np.float32)) for i in range(9)]
-        while batcher.queue.qsize() < 8:  # one is running, eight wait
-            threading.Event().wait(0.01)
+        futures = [pool.submit(batcher.submit, np.full(3, 0, np.float32))]
+        assert entered.wait(5)  # the first input runs alone
+        futures += [pool.submit(batcher.submit, np.full(3, i, np.float32)) for i in range(1, 9)]
+        deadline = time.monotonic() + 5
+        while batcher.queue.qsize() < 8 and time.monotonic() < deadline:  # eight wait
+            time.sleep(0.01)
         gate.set()
-        out = [f.result() for f in futures]
+        out = [f.result(timeout=10) for f in futures]
     batcher.close()
     for i, row in enumerate(out):
         np.testing.assert_array_equal(row, np.full(3, i * i, np.float32))

@@ -57,7 +57,7 @@ def test_trained_cnn_beats_random_init(tmp_path):
     net = TinyNet(int(y_train.max()) + 1)
     untrained = score(net)
     opt = torch.optim.Adam(net.parameters(), 3e-3, weight_decay=5e-4)
-    for _ in range(15):
+    for _ in range(6):
         net.train()
         for idx in torch.randperm(len(x_train)).split(32):
             x = x_train[idx]
@@ -68,4 +68,4 @@ def test_trained_cnn_beats_random_init(tmp_path):
             opt.step()
     trained = score(net)
     assert untrained["mAP"] < 15 and untrained["Rank-1"] < 20
-    assert trained["mAP"] > 60 and trained["Rank-1"] > 70  # seen: Rank-1 2.5 -> 96.7, mAP 3.4 -> 88.9
+    assert trained["mAP"] > 60 and trained["Rank-1"] > 70  # seen: Rank-1 2.5 -> 95.8, mAP 3.4 -> 84.9

@@ -22,8 +22,10 @@ def adapt(
                                                                      "so the model keeps what it knew (its "
                                                                      "training split is used)."),
     labelled_dataset: str = typer.Option("Market1501", "--labelled-dataset", help="Layout of --labelled."),
-    iters: int = typer.Option(100, "--iters", min=1, help="Training steps, rounded up to a multiple of 20 "
-                                                            "(a checkpoint every 20)."),
+    iters: int = typer.Option(100, "--iters", min=1, help="Training steps, rounded up to a multiple of "
+                                                            "--checkpoint-every."),
+    checkpoint_every: int = typer.Option(20, "--checkpoint-every", min=1, help="Steps between resumable "
+                                                                               "checkpoints."),
     batch_size: int = typer.Option(64, "--batch-size", min=8, help="Images per step (4 per person)."),
     lr: float = typer.Option(1.0e-4, "--lr", min=1e-7, max=1e-2, help="Learning rate (Adam)."),
     merge_distance: Optional[float] = typer.Option(None, "--merge-distance", min=0.0, max=2.0,
@@ -42,7 +44,7 @@ def adapt(
     from ..pipeline.adapt import AdaptOptions
     from ..pipeline.adapt import adapt as run_adapt
 
-    opts = AdaptOptions(start=start, max_frames=max_frames, iters=iters, base_lr=lr, batch_size=batch_size,
+    opts = AdaptOptions(start=start, max_frames=max_frames, iters=iters, checkpoint_every=checkpoint_every, base_lr=lr, batch_size=batch_size,
                         merge_distance=merge_distance)
     report = run_adapt([Path(v) for v in videos], output, init, labelled, labelled_dataset, opts, resume,
                        progress=not (quiet or as_json))

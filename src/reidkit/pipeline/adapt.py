@@ -46,6 +46,7 @@ class AdaptOptions:
     link_distance: float = 0.25  # cosine: pieces of one tracklet this alike stay one person
     merge_distance: Optional[float] = None  # cosine: merge tracklets across time and cameras (off)
     iters: int = 100
+    checkpoint_every: int = 20  # steps between resumable checkpoints (one sampler epoch)
     base_lr: float = 1.0e-4
     batch_size: int = 64
     pseudo_share: float = 0.5  # of each batch's identities, with labelled data
@@ -274,9 +275,6 @@ def training_config(init_cfg, num_classes: int, opts: AdaptOptions, iters_per_ep
     return cfg
 
 
-ITERS_PER_EPOCH = 20  # steps between checkpoints
-
-
 def spread_ratio(before: Path, after: Path, paths: Sequence[str], pids: Sequence[int]) -> float:
     """How much wider ``after`` spreads distances than ``before``: the ratio of their median cosine
     distances between crops of different pseudo-identities. Fine-tuning sharpens features and
@@ -348,6 +346,7 @@ def adapt(videos: Sequence[Path], out: Path, init: Optional[Path] = None, labell
     if manifest_path.exists():
         manifest = json.loads(manifest_path.read_text())
         if manifest["options"] != opts.mining_key() or manifest.get("init") != str(init) or \
+                manifest.get("checkpoint_every", 20) != opts.checkpoint_every or \
                 [e["video"] for e in manifest["inputs"]] != [str(v) for v in videos]:
             raise ValueError(f"--output {out} was started with other inputs, --init or options "
                              f"({manifest.get('init')}, {[e['video'] for e in manifest['inputs']]}): resume it with "
@@ -360,7 +359,8 @@ def adapt(videos: Sequence[Path], out: Path, init: Optional[Path] = None, labell
             bars.append(tqdm(total=total, desc=desc, unit="frame", disable=not progress))
             return bars[-1].update
         try:
-            manifest = prepare(videos, out, embedder, opts, need, bar, extra={"init": str(init)},
+            manifest = prepare(videos, out, embedder, opts, need, bar,
+                               extra={"init": str(init), "checkpoint_every": opts.checkpoint_every},
                                distance_scale=init_scale)
         finally:
             for b in bars:
@@ -370,13 +370,13 @@ def adapt(videos: Sequence[Path], out: Path, init: Optional[Path] = None, labell
     pseudo = [ImageRecord(str(out / p), pid, cam) for p, pid, cam in manifest["records"]]
     records = pseudo + [ImageRecord(r.path, n_pseudo + r.pid, 1000 + r.camid) for r in labelled_records]
     pools = [1] * len(pseudo) + [0] * len(labelled_records)
-    cfg = training_config(init_cfg, n_pseudo + len({r.pid for r in labelled_records}), opts, ITERS_PER_EPOCH)
+    cfg = training_config(init_cfg, n_pseudo + len({r.pid for r in labelled_records}), opts, opts.checkpoint_every)
     seed_everything(cfg.SEED)  # the new classifier starts the same in every run
     model = build_model(cfg)
     load_model_weights(model, init)
     sampler = MixedIdentityBatchSampler([r.pid for r in records], [r.camid for r in records], pools,
                                         cfg.SOLVER.IMS_PER_BATCH, cfg.DATALOADER.NUM_INSTANCE, share,
-                                        ITERS_PER_EPOCH, cfg.SEED)
+                                        opts.checkpoint_every, cfg.SEED)
     atomic_write_text(out / "config.yaml", cfg.dump())
     trainer = Trainer(cfg, model, records, [], out, "cpu", progress=progress, sampler=sampler)
     if (out / "last.pth").exists():
@@ -395,7 +395,7 @@ def adapt(videos: Sequence[Path], out: Path, init: Optional[Path] = None, labell
               "pseudo_crops": len(pseudo), "distance_scale": round(scale, 4),
               "labelled_images": len(labelled_records),
               "labelled_identities": len({r.pid for r in labelled_records}),
-              "iterations": cfg.SOLVER.MAX_EPOCH * ITERS_PER_EPOCH, "mining_seconds": manifest["mining_seconds"],
+              "iterations": cfg.SOLVER.MAX_EPOCH * opts.checkpoint_every, "mining_seconds": manifest["mining_seconds"],
               "training_seconds_this_run": round(time.perf_counter() - trained, 1),
               "seconds_this_run": round(time.perf_counter() - began, 1), "model": str(out / "model_final.pth")}
     atomic_write_text(out / "report.json", json.dumps(report, indent=1))
