@@ -16,7 +16,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from reidkit.cli.main import app
-from reidkit.images import MAX_PIXELS, ImageReadError, read_image
+from reidkit.images import MAX_PIXELS, ImageReadError, read_image, read_image_bytes
 from reidkit.retrieval import Gallery
 from reidkit.retrieval.gallery import DB_NAME
 from reidkit.samples import MARKET1501_MINI
@@ -90,6 +90,7 @@ def test_every_pixel_format_decodes_to_the_same_rgb_on_both_paths(tmp_path, deco
     for name, path in paths.items():
         got = read_image(path, decoder)
         assert got.dtype == np.uint8 and got.shape == rgb.shape, name
+        assert np.array_equal(read_image_bytes(path.read_bytes(), decoder, name), got), name  # an upload
         want = grey if name.startswith("grey") else rgb.astype(np.float64)
         # palette: 256-colour quantisation; CMYK: the JPEG round trip; 16-bit: the high byte, exactly
         limit = {"palette.png": 20, "cmyk.jpg": 3}.get(name, 0.0)
@@ -125,6 +126,13 @@ def test_a_decompression_bomb_is_refused_before_decoding(tmp_path, decoder):
     broken.write_bytes(b"\xff\xd8 no")
     with pytest.raises(ImageReadError, match=r"x\.jpg: not a readable image"):
         read_image(broken, decoder)
+    # the same from bytes in memory (an upload), named by the name given
+    with pytest.raises(ImageReadError, match=r"up\.png: [0-9,x]+ pixels, more than the limit of 64 million"):
+        read_image_bytes(path.read_bytes(), decoder, "up.png")
+    with pytest.raises(ImageReadError, match=r"^up\.jpg: not a readable image \(cannot identify image file\)$"):
+        read_image_bytes(broken.read_bytes(), decoder, "up.jpg")
+    with pytest.raises(ImageReadError, match="up.jpg: empty file"):
+        read_image_bytes(b"", decoder, "up.jpg")
 
 
 def test_bombs_and_broken_images_are_skipped_and_reported_by_every_command(tmp_path):

@@ -17,6 +17,7 @@ and ``cv2`` (its ``demo/predictor.py``, OpenCV's ``imread``).
 
 from __future__ import annotations
 
+import io
 import re
 import warnings
 from pathlib import Path
@@ -33,27 +34,27 @@ class ImageReadError(ValueError):
     """A file that is missing, not a decodable image, or too large to decode."""
 
 
-def _header_size(path: Path) -> tuple[int, int]:
-    """(width, height) from the file's header, without decoding pixels."""
+def _header_size(source, label) -> tuple[int, int]:
+    """(width, height) from the header of ``source`` (a path or a binary file), without decoding pixels."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked below, by our limit
-            with Image.open(path) as im:
+            with Image.open(source) as im:
                 return im.size
     except Image.DecompressionBombError as e:  # PIL's own, stricter-than-ours-times-two limit
         found = re.search(r"\((\d+) pixels\)", str(e))
-        raise ImageReadError(_too_large(path, f"{int(found.group(1)):,}" if found else "too many")) from None
+        raise ImageReadError(_too_large(label, f"{int(found.group(1)):,}" if found else "too many")) from None
     except Exception as e:  # PIL's format plugins raise many types for broken files
-        raise ImageReadError(f"{path}: not a readable image ({_reason(e)})") from None
+        raise ImageReadError(f"{label}: not a readable image ({_reason(e)})") from None
 
 
-def _too_large(path: Path, pixels: str) -> str:
+def _too_large(path, pixels: str) -> str:
     return (f"{path}: {pixels} pixels, more than the limit of {MAX_PIXELS // 1_000_000} million "
             "(a decompression bomb?); not decoded")
 
 
 def _reason(e: Exception) -> str:
-    text = str(e).strip() or type(e).__name__
+    text = re.sub(r" ?<_io\.BytesIO object at 0x[0-9a-f]+>", "", str(e)).strip() or type(e).__name__
     return text.splitlines()[0][:200]
 
 
@@ -62,11 +63,15 @@ def check_size(path: str | Path) -> tuple[int, int]:
     path = Path(path)
     if not path.is_file():
         raise ImageReadError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
-    width, height = _header_size(path)
+    return _checked_size(path, path)
+
+
+def _checked_size(source, label) -> tuple[int, int]:
+    width, height = _header_size(source, label)
     if width * height > MAX_PIXELS:
-        raise ImageReadError(_too_large(path, f"{width}x{height}"))
+        raise ImageReadError(_too_large(label, f"{width}x{height}"))
     if width < 1 or height < 1:
-        raise ImageReadError(f"{path}: empty image ({width}x{height})")
+        raise ImageReadError(f"{label}: empty image ({width}x{height})")
     return width, height
 
 
@@ -94,18 +99,40 @@ def read_image(path: str | Path, decoder: str = "pil") -> np.ndarray:
     if decoder == "cv2":
         import cv2
 
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise ImageReadError(f"{path}: not a readable image (OpenCV cannot decode it)")
-        return np.ascontiguousarray(bgr[:, :, ::-1])
+        return _from_bgr(cv2.imread(str(path), cv2.IMREAD_COLOR), path)
+    return _decode_pil(path, path)
+
+
+def read_image_bytes(data: bytes, decoder: str = "pil", name: str = "image") -> np.ndarray:
+    """:func:`read_image` of a file's bytes held in memory (an upload), with the same checks;
+    errors name the file ``name``."""
+    if decoder not in DECODERS:
+        raise ValueError(f"unknown image decoder {decoder!r}: expected one of {', '.join(DECODERS)}")
+    if not data:
+        raise ImageReadError(f"{name}: empty file")
+    _checked_size(io.BytesIO(data), name)
+    if decoder == "cv2":
+        import cv2
+
+        return _from_bgr(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), name)
+    return _decode_pil(io.BytesIO(data), name)
+
+
+def _from_bgr(bgr: np.ndarray | None, label) -> np.ndarray:
+    if bgr is None:
+        raise ImageReadError(f"{label}: not a readable image (OpenCV cannot decode it)")
+    return np.ascontiguousarray(bgr[:, :, ::-1])
+
+
+def _decode_pil(source, label) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with Image.open(source) as im:
                 im.load()
                 return to_rgb8(im)
     except Exception as e:
-        raise ImageReadError(f"{path}: not a readable image ({_reason(e)})") from None
+        raise ImageReadError(f"{label}: not a readable image ({_reason(e)})") from None
 
 
 def read_pil(path: str | Path) -> Image.Image:

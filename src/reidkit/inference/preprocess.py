@@ -14,9 +14,9 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from ..images import ImageReadError, read_image as decode
+from ..images import ImageReadError, read_image as decode, read_image_bytes as decode_bytes
 
-__all__ = ["ImageReadError", "check_image", "check_preprocess", "load_resized", "read_image", "resize"]
+__all__ = ["ImageReadError", "check_image", "check_preprocess", "load_resized", "read_image", "read_image_bytes", "resize"]
 
 Preprocess = Literal["loader", "demo"]
 PREPROCESS_CHOICES = ("loader", "demo")
@@ -54,6 +54,11 @@ def resize(image: np.ndarray, size_hw: tuple[int, int], method: str = "loader") 
 def read_image(path: str | Path, method: str = "loader") -> np.ndarray:
     """Decode ``path`` to RGB uint8 with the decoder of ``method``'s path (see ``reidkit.images``)."""
     return decode(path, "cv2" if method == "demo" else "pil")
+
+
+def read_image_bytes(data: bytes, method: str = "loader", name: str = "image") -> np.ndarray:
+    """:func:`read_image` of a file's bytes held in memory; errors name it ``name``."""
+    return decode_bytes(data, "cv2" if method == "demo" else "pil", name)
 
 
 def load_resized(path: str | Path, size_hw: tuple[int, int], method: str = "loader") -> np.ndarray:

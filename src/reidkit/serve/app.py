@@ -18,7 +18,6 @@ Security and limits:
 from __future__ import annotations
 
 import hmac
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -112,7 +111,6 @@ class GalleryService:
         self.api_key, self.read_key, self.max_upload = api_key, read_key, max_upload
         self.lock = threading.Lock()  # the gallery
         self.metrics = Metrics()
-        self.tmp = tempfile.TemporaryDirectory(prefix="reidkit-serve-")
         self.model_batches = Batcher(lambda crops: self.embedder.embed_prepared(np.stack(crops)), max_batch,
                                      name="reidkit-model")
         self.search_batches = Batcher(self._search_batch, max_batch, name="reidkit-search")
@@ -122,7 +120,6 @@ class GalleryService:
         self.search_batches.close()
         with self.lock:
             self.gallery.close()
-        self.tmp.cleanup()
 
     # -- access ---------------------------------------------------------------------------------
     def check_write(self, key: Optional[str]) -> None:
@@ -146,19 +143,16 @@ class GalleryService:
         """An uploaded image decoded by reidkit's decoder (422 when it is not one), cut to ``box``
         (``x1,y1,x2,y2`` in its pixels) when given, and resized for the model."""
         from ..images import ImageReadError
-        from ..inference.preprocess import read_image
+        from ..inference.preprocess import read_image_bytes
 
         if len(data) > self.max_upload:
             raise ServiceError(413, f"{name}: {len(data)} bytes, more than the limit of {self.max_upload}")
         if not data:
             raise ServiceError(422, f"{name}: empty upload")
-        with tempfile.NamedTemporaryFile(dir=self.tmp.name, suffix=".img") as f:
-            f.write(data)
-            f.flush()
-            try:
-                rgb = read_image(f.name, self.embedder.preprocess)
-            except ImageReadError as e:
-                raise ServiceError(422, f"not an image reidkit can decode: {str(e).replace(f.name, name)}") from None
+        try:
+            rgb = read_image_bytes(data, self.embedder.preprocess, name)
+        except ImageReadError as e:
+            raise ServiceError(422, f"not an image reidkit can decode: {e}") from None
         if box:
             rgb = crop(rgb, box, name)
         return self.embedder.prepare(rgb)
@@ -167,6 +161,11 @@ class GalleryService:
         """(1, D) feature of an uploaded image (:meth:`prepare_upload`), the model run in a batch
         with the other requests waiting for it."""
         return self.model_batches.submit(self.prepare_upload(data, name, box))[None]
+
+    def search_upload(self, data: bytes, name: str, box: Optional[str], top_k: int,
+                      filters: Filters) -> list[dict[str, Any]]:
+        """:meth:`search` with the feature of an uploaded image (one trip to the thread pool)."""
+        return self.search(self.embed_upload(data, name, box), top_k, filters)
 
     # -- gallery --------------------------------------------------------------------------------
     def search(self, query: np.ndarray, top_k: int, filters: Filters) -> list[dict[str, Any]]:
@@ -265,18 +264,7 @@ def create_app(folder: str | Path, api_key: Optional[str] = None, read_key: Opti
     def _gallery_error(request: Request, exc: GalleryError):
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
-    @app.middleware("http")
-    async def _measure(request: Request, call_next):
-        start = time.perf_counter()
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > service.max_upload + 64 * 1024:
-            response = JSONResponse({"detail": f"request of {length} bytes, more than the limit of "
-                                               f"{service.max_upload}"}, status_code=413)
-        else:
-            response = await call_next(request)
-        service.metrics.observe(route_of(app, request.scope), request.method, response.status_code,
-                                time.perf_counter() - start)
-        return response
+    app.add_middleware(MeasureAndLimit, service=service)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
@@ -323,10 +311,11 @@ def create_app(folder: str | Path, api_key: Optional[str] = None, read_key: Opti
         return {"dim": int(feats.shape[1]), "vector": feats[0].tolist()}
 
     @app.post("/v1/search")
-    async def search(request: Request, x_api_key: Optional[str] = Header(None)) -> dict:
+    async def search(request: Request, x_api_key: Optional[str] = Header(None)) -> JSONResponse:
         """Nearest gallery items to a query: multipart ``image`` (+ form fields, ``box`` =
         ``x1,y1,x2,y2`` for a region of it) or JSON
-        ``{"vector": [...], "top_k": 10, "cameras": [...], "since": s, "until": s}``."""
+        ``{"vector": [...], "top_k": 10, "cameras": [...], "since": s, "until": s}``;
+        answers ``{"hits": [{"id", "score", "camera", "timestamp", ...}]}``."""
         service.check_read(x_api_key)
         kind = request.headers.get("content-type", "")
         if kind.startswith("multipart/form-data"):
@@ -336,8 +325,9 @@ def create_app(folder: str | Path, api_key: Optional[str] = None, read_key: Opti
                 raise ServiceError(422, "multipart search needs a file field `image`")
             data = await upload.read()
             params = {k: form.getlist(k) if k == "cameras" else form.get(k) for k in form if k != "image"}
-            query = await run_in_threadpool(service.embed_upload, data, upload.filename or "image",
-                                            params.get("box") or None)
+            top_k, filters = search_parameters(params)
+            hits = await run_in_threadpool(service.search_upload, data, upload.filename or "image",
+                                           params.get("box") or None, top_k, filters)
         elif kind.startswith("application/json"):
             try:
                 params = await request.json()
@@ -349,18 +339,12 @@ def create_app(folder: str | Path, api_key: Optional[str] = None, read_key: Opti
                 query = np.asarray(params.pop("vector"), np.float32)
             except (TypeError, ValueError):
                 raise ServiceError(422, '"vector" must be a list of numbers') from None
+            top_k, filters = search_parameters(params)
+            hits = await run_in_threadpool(service.search, query, top_k, filters)
         else:
             raise ServiceError(415, f"send multipart/form-data with an image, or JSON with a vector (got {kind!r})")
-        try:
-            top_k = int(params.get("top_k") or 10)
-            cameras = params.get("cameras") or None
-            if isinstance(cameras, str):
-                cameras = [cameras]
-            filters = Filters(cameras=cameras, since=_number(params.get("since")), until=_number(params.get("until")))
-        except (TypeError, ValueError) as e:
-            raise ServiceError(422, f"bad search parameter: {e}") from None
-        hits = await run_in_threadpool(service.search, query, top_k, filters)
-        return {"hits": hits}
+        # a response built here skips FastAPI's generic encoder: these are plain JSON types already
+        return JSONResponse({"hits": hits})
 
     @app.post("/v1/gallery/items")
     def add_items(images: list[UploadFile] = File(...), camera: Optional[str] = Form(None),
@@ -443,6 +427,52 @@ def route_of(app, scope) -> str:
         if route.matches(scope)[0] == Match.FULL:
             return getattr(route, "path", "unmatched")
     return "unmatched"
+
+
+class MeasureAndLimit:
+    """ASGI middleware: refuses a request whose declared body is over the upload limit (413,
+    before it is read) and counts every request with its latency for ``/metrics``. Plain ASGI,
+    not ``@app.middleware``, which costs a task and a stream copy per request."""
+
+    def __init__(self, app, service: GalleryService):
+        self.app, self.service = app, service
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = [500]
+
+        async def send_status(message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            length = dict(scope["headers"]).get(b"content-length", b"")
+            limit = self.service.max_upload + 64 * 1024
+            if length.isdigit() and int(length) > limit:
+                refused = JSONResponse({"detail": f"request of {int(length)} bytes, more than the limit of "
+                                                  f"{self.service.max_upload}"}, status_code=413)
+                await refused(scope, receive, send_status)
+            else:
+                await self.app(scope, receive, send_status)
+        finally:
+            self.service.metrics.observe(route_of(scope["app"], scope), scope["method"], status[0],
+                                         time.perf_counter() - start)
+
+
+def search_parameters(params: dict) -> tuple[int, Filters]:
+    """``top_k`` and the filters of a search's form fields or JSON keys (422 when malformed)."""
+    try:
+        top_k = int(params.get("top_k") or 10)
+        cameras = params.get("cameras") or None
+        if isinstance(cameras, str):
+            cameras = [cameras]
+        return top_k, Filters(cameras=cameras, since=_number(params.get("since")), until=_number(params.get("until")))
+    except (TypeError, ValueError) as e:
+        raise ServiceError(422, f"bad search parameter: {e}") from None
 
 
 def _number(value) -> Optional[float]:
