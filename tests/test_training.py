@@ -35,6 +35,14 @@ def synth_root(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="module")
+def small_synth_root(tmp_path_factory):
+    """Fewer people: 13 steps an epoch, enough for resuming in the middle of one."""
+    root = tmp_path_factory.mktemp("small_synth")
+    generate(root, num_ids=24, num_cameras=3, images_per_camera=3, num_distractors=5, seed=2)
+    return root
+
+
 def tiny_cfg(root, out, *extra):
     return load_config(REPO / "configs" / "Base-bagtricks.yml",
                        [*TINY, "DATASETS.ROOT", str(root), "OUTPUT_DIR", str(out), *extra])
@@ -56,7 +64,8 @@ class StopAt(Hook):
             raise KeyboardInterrupt
 
 
-def test_resume_mid_epoch_reproduces_uninterrupted_weights(synth_root, tmp_path):
+def test_resume_mid_epoch_reproduces_uninterrupted_weights(small_synth_root, tmp_path):
+    synth_root = small_synth_root
     two_epochs = ("SOLVER.MAX_EPOCH", "2")
     full = make_trainer(tiny_cfg(synth_root, tmp_path / "full", *two_epochs), [LRSchedule()])
     full.train()
@@ -94,19 +103,26 @@ def _reid(*args, cwd=REPO):
 def test_kill_9_then_resume_matches_uninterrupted_run(synth_root, tmp_path):
     cfg_args = [str(x) for x in [*TINY, "DATASETS.ROOT", synth_root, "SOLVER.MAX_EPOCH", "2"]]
     base = ["train", "-c", str(REPO / "configs" / "Base-bagtricks.yml"), "--no-progress"]
-    subprocess.run(_reid(*base, *cfg_args, "OUTPUT_DIR", str(tmp_path / "full")), check=True, capture_output=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # one thread each: the two first runs share the cores
+    errors = (tmp_path / "full.err").open("w")
+    full = subprocess.Popen(_reid(*base, *cfg_args, "OUTPUT_DIR", str(tmp_path / "full")), env=env,
+                            stdout=subprocess.DEVNULL, stderr=errors)
     out = tmp_path / "killed"
     proc = subprocess.Popen(_reid(*base, *cfg_args, "OUTPUT_DIR", str(out)), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+                            stderr=subprocess.DEVNULL, start_new_session=True, env=env)
     deadline = time.monotonic() + 300
     while not (out / "last.pth").exists():  # written after the first of two epochs
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.05)
-    time.sleep(0.3)  # into the second epoch (about 4 s long here)
+    time.sleep(0.3)  # into the second epoch (several seconds long here)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (out / "model_final.pth").exists()
-    subprocess.run(_reid(*base, *cfg_args, "OUTPUT_DIR", str(out), "--resume"), check=True, capture_output=True)
+    subprocess.run(_reid(*base, *cfg_args, "OUTPUT_DIR", str(out), "--resume"), check=True, capture_output=True,
+                   env=env)
+    code = full.wait(300)
+    errors.close()
+    assert code == 0, (tmp_path / "full.err").read_text()[-3000:]
     a = torch.load(tmp_path / "full" / "model_final.pth", weights_only=False)["model"]
     b = torch.load(out / "model_final.pth", weights_only=False)["model"]
     assert max((a[k].float() - b[k].float()).abs().max().item() for k in a) <= 1e-6
