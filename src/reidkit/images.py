@@ -92,8 +92,7 @@ def to_rgb8(im: Image.Image) -> np.ndarray:
 
 def read_image(path: str | Path, decoder: str = "pil") -> np.ndarray:
     """Decode ``path`` to an RGB uint8 (H, W, 3) array with ``decoder`` (``pil`` or ``cv2``)."""
-    if decoder not in DECODERS:
-        raise ValueError(f"unknown image decoder {decoder!r}: expected one of {', '.join(DECODERS)}")
+    _check_decoder(decoder)
     path = Path(path)
     check_size(path)
     if decoder == "cv2":
@@ -106,8 +105,7 @@ def read_image(path: str | Path, decoder: str = "pil") -> np.ndarray:
 def read_image_bytes(data: bytes, decoder: str = "pil", name: str = "image") -> np.ndarray:
     """:func:`read_image` of a file's bytes held in memory (an upload), with the same checks;
     errors name the file ``name``."""
-    if decoder not in DECODERS:
-        raise ValueError(f"unknown image decoder {decoder!r}: expected one of {', '.join(DECODERS)}")
+    _check_decoder(decoder)
     if not data:
         raise ImageReadError(f"{name}: empty file")
     _checked_size(io.BytesIO(data), name)
@@ -116,6 +114,11 @@ def read_image_bytes(data: bytes, decoder: str = "pil", name: str = "image") -> 
 
         return _from_bgr(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), name)
     return _decode_pil(io.BytesIO(data), name)
+
+
+def _check_decoder(decoder: str) -> None:
+    if decoder not in DECODERS:
+        raise ValueError(f"unknown image decoder {decoder!r}: expected one of {', '.join(DECODERS)}")
 
 
 def _from_bgr(bgr: np.ndarray | None, label) -> np.ndarray:

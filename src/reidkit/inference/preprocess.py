@@ -16,7 +16,8 @@ from PIL import Image
 
 from ..images import ImageReadError, read_image as decode, read_image_bytes as decode_bytes
 
-__all__ = ["ImageReadError", "check_image", "check_preprocess", "load_resized", "read_image", "read_image_bytes", "resize"]
+__all__ = ["ImageReadError", "check_image", "check_preprocess", "load_resized", "read_image", "read_image_bytes",
+           "resize"]
 
 Preprocess = Literal["loader", "demo"]
 PREPROCESS_CHOICES = ("loader", "demo")
@@ -51,14 +52,19 @@ def resize(image: np.ndarray, size_hw: tuple[int, int], method: str = "loader") 
     return np.asarray(Image.fromarray(image).resize((w, h), Image.BICUBIC))
 
 
+def decoder_of(method: str) -> str:
+    """The image decoder of fast-reid's preprocessing path ``method``: OpenCV for ``demo``, else PIL."""
+    return "cv2" if method == "demo" else "pil"
+
+
 def read_image(path: str | Path, method: str = "loader") -> np.ndarray:
     """Decode ``path`` to RGB uint8 with the decoder of ``method``'s path (see ``reidkit.images``)."""
-    return decode(path, "cv2" if method == "demo" else "pil")
+    return decode(path, decoder_of(method))
 
 
 def read_image_bytes(data: bytes, method: str = "loader", name: str = "image") -> np.ndarray:
     """:func:`read_image` of a file's bytes held in memory; errors name it ``name``."""
-    return decode_bytes(data, "cv2" if method == "demo" else "pil", name)
+    return decode_bytes(data, decoder_of(method), name)
 
 
 def load_resized(path: str | Path, size_hw: tuple[int, int], method: str = "loader") -> np.ndarray:
