@@ -3,6 +3,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Two workers (pytest-xdist): one process alone keeps the 2 cores about 140% busy, two about 185%.
+PYTEST := $(BIN)/python -m pytest -q -n 2
 
 .PHONY: demo test test-fast bench clean browser
 
@@ -24,12 +26,11 @@ browser:
 		{ apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; } || \
 		{ echo "could not install chromium (apt-get, as root): the browser test needs it" >&2; exit 1; }; }
 
-# Two workers (pytest-xdist): one process alone keeps the 2 cores about 140% busy, two about 185%.
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q -n 2
+	$(PYTEST)
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 -m "not slow"
+	$(PYTEST) -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_eval.py $(BENCH_ARGS)

@@ -20,13 +20,13 @@ settings.load_profile("reidkit")
 os.environ["REIDKIT_CACHE_DIR"] = tempfile.mkdtemp(prefix="reidkit-test-cache-")
 
 FIXTURES = Path(__file__).parent / "fixtures"
+sys.path.insert(0, str(Path(__file__).parent))
 
 
 def pytest_collection_modifyitems(config, items):
     """The slow end-to-end tests run first: with two workers (``make test`` runs pytest-xdist's
     ``-n 2``) the longest ones start at once instead of one of them finishing the run alone."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest.fixture(scope="session")
