@@ -209,18 +209,23 @@ def test_adapting_on_the_shipped_clip_lifts_retrieval_there(tmp_path):
     from reidkit.pipeline.crop_split import cut_crop_split
     from reidkit.weights import default_weights
 
-    torch.set_num_threads(2)
     split = tmp_path / "split"
     cut_crop_split(PETS09_CLIP, PETS09_CLIP_GT, split, query_from=101, every=2)  # measures only
-    result = runner.invoke(app, ["adapt", str(PETS09_CLIP), "-o", str(tmp_path / "out"), "--iters", "20",
-                                 "--batch-size", "16", "--json", "-q"])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the measured numbers below are one thread's
+    try:
+        result = runner.invoke(app, ["adapt", str(PETS09_CLIP), "-o", str(tmp_path / "out"), "--iters", "10",
+                                     "--checkpoint-every", "10", "--batch-size", "16", "--json", "-q"])
+    finally:
+        torch.set_num_threads(threads)
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["frames"] == 200 and report["pseudo_identities"] >= 8
     before, after = split_map(default_weights(), split), split_map(tmp_path / "out" / "model_final.pth", split)
     print(f"clip split mAP: shipped {before:.1f}, adapted {after:.1f}")
-    # Measured on this clip: 61.9 -> 71.1 (+9.2); the margin covers thread-count differences.
-    assert after >= before + 9.2 - 4.0
+    # Measured on this clip: 61.9 -> 69.3 (+7.4) after 10 steps (+9.2 after 20); the margin covers
+    # onnxruntime's and the CPU's rounding.
+    assert after >= before + 7.4 - 3.0
     # The checkpoint says how much wider it spreads distances, for the tracker's thresholds.
     meta = torch.load(tmp_path / "out" / "model_final.pth", weights_only=False)["meta"]
     assert meta["distance_scale"] == report["distance_scale"] > 0

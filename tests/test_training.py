@@ -147,7 +147,7 @@ def test_ddp_two_processes_stay_identical(synth_root, tmp_path):
 
 @pytest.mark.slow
 def test_short_run_lifts_map_far_above_the_untrained_model(tmp_path):
-    """Lite0 from ImageNet, 5 short epochs on synthetic people (about two minutes on 2 cores)."""
+    """Lite0 from ImageNet, 3 short epochs on synthetic people (about a minute on one thread)."""
     root = tmp_path / "data"
     generate(root, num_ids=120, num_cameras=3, images_per_camera=3, num_distractors=20, seed=1)
     common = ["-c", str(REPO / "configs" / "Synth" / "lite0_quick.yml"), "--json", "--no-progress",
@@ -158,14 +158,15 @@ def test_short_run_lifts_map_far_above_the_untrained_model(tmp_path):
     from reidkit.checkpoint import atomic_save
 
     atomic_save({"model": untrained.state_dict()}, tmp_path / "untrained.pth")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the numbers below are one thread's
     before = subprocess.run(_reid("train", *common, "--eval-only", "OUTPUT_DIR", str(tmp_path / "e"),
                                   "MODEL.WEIGHTS", str(tmp_path / "untrained.pth")),
-                            check=True, capture_output=True, text=True)
+                            check=True, capture_output=True, text=True, env=env)
     after = subprocess.run(_reid("train", *common, "OUTPUT_DIR", str(tmp_path / "t")),
-                           check=True, capture_output=True, text=True)
+                           check=True, capture_output=True, text=True, env=env)
     m0 = json.loads(before.stdout)["Market1501"]["mAP"]
     m1 = json.loads(after.stdout)["Market1501"]["mAP"]
-    # seen: 10.4 -> 60.3 with these settings
+    # seen: 10.4 -> 56.8 with these settings
     assert m0 < 25 and m1 > m0 + 25
 
 
