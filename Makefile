@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Two workers (pytest-xdist), one thread each (tests/conftest.py): one process alone keeps the 2 cores about 140% busy.
+# Two workers (pytest-xdist) of one thread each (tests/conftest.py sets it for them).
 PYTEST := $(BIN)/python -m pytest -q -n 2
 
 .PHONY: demo test test-fast bench clean browser

@@ -4,7 +4,7 @@ import os
 
 # `make test` runs two pytest-xdist workers on the 2 cores: one thread each (torch, OpenBLAS and
 # the commands the tests start inherit it). Two workers of two threads each spin on each other's
-# cores: the training and adaptation tests took 454 s instead of 299 s, back to back.
+# cores: four of the heaviest test files took 454 s instead of 299 s, back to back.
 if os.environ.get("PYTEST_XDIST_WORKER"):
     for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(_var, "1")
