@@ -4,8 +4,8 @@ Drops the classifier (users embed, they do not classify CUHK03 identities), stor
 fp16 (half the size) and says in the metadata how the model was trained. Prints how far the fp16
 features are from the fp32 ones on the real crops in tests/fixtures, so a bad cast is seen.
 
-    python tools/ship_weights.py /work/runs/lite0_finetune/model_final.pth \
-        --training "configs/CUHK03/lite0_finetune.yml: ..." -o src/reidkit/weights/lite0_cuhk03.pth
+    python tools/ship_weights.py logs/cuhk03/lite0_continue/model_final.pth \
+        --training "configs/CUHK03/lite0_continue.yml: ..." --distance-scale 1.6 -o src/reidkit/weights/lite0_cuhk03.pth
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", type=Path, help="a model_*.pth written by `reid train`")
     parser.add_argument("--training", required=True, help="one line saying how the weights were trained")
+    parser.add_argument("--distance-scale", type=float, default=None,
+                        help="the model card's distance_scale: how much wider this model spreads cosine "
+                             "distances than the tracker's thresholds assume (see TrackerConfig)")
     parser.add_argument("-o", "--output", type=Path, required=True)
     args = parser.parse_args()
 
@@ -42,6 +45,10 @@ def main() -> None:
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in ckpt["model"].items() if k != card.classifier_key}
     meta = {**ckpt.get("meta", {}), "classifier_key": None, "license": "Apache-2.0",
             "training": args.training + "; weights stored in fp16, classifier dropped"}
+    if args.distance_scale is not None:
+        if not args.distance_scale > 0:
+            parser.error(f"--distance-scale must be > 0, got {args.distance_scale}")
+        meta["distance_scale"] = args.distance_scale
     atomic_save({"model": state, "meta": meta}, args.output)
 
     images = sorted(FIXTURE_IMAGES.glob("*.jpg"))
