@@ -117,8 +117,9 @@ def main() -> None:
         return cached[number]
 
     print(HEADER.format(f"PETS09-S2L1 frames 1-{args.frames}, YOLOX-Nano boxes"), flush=True)
+    scale = embedder.card.distance_scale if embedder.card is not None else 1.0  # as `reid track` reads it
     full = run_tracking(VideoSource(args.video, limit=args.frames), detect, embedder,
-                        TrackerConfig(appearance_refresh=REID_EVERY))
+                        TrackerConfig(appearance_refresh=REID_EVERY, distance_scale=scale))
     print(line("reidkit + default ReID", score(gt, rows_of(full.tracklets), args.frames),
                f"{full.reentries} re-entries restored"), flush=True)
     motion = run_tracking(VideoSource(args.video, limit=args.frames), detect, None, TrackerConfig())
@@ -137,7 +138,7 @@ def main() -> None:
         dets = MOTDetections(seq / "det" / "det.txt")
         config = TrackerConfig.for_scores(not dets.rescaled)
         start = time.perf_counter()
-        result = run_tracking(NoFrames(frames_near(dets.frames, config.max_age + 1)),
+        result = run_tracking(NoFrames(frames_near(dets.frames, config.max_age + 1), size=dets.image_size),
                               lambda frame, number: dets.for_frame(number), None, config)
         seconds = time.perf_counter() - start
         m = score(seq / "gt" / "gt.txt", rows_of(result.tracklets), dets.last_frame)

@@ -32,6 +32,7 @@ from reidkit.tracking.mot import evaluate_mot, write_mot
 from reidkit.tracking.tracker import Tracker
 
 REID_EVERY = 10  # `reid track`'s default --reid-every
+VIEW = (768, 576)  # vtest.avi's frame size
 
 
 def embed_all(video: Path, frames: int, boxes: dict, embedder) -> dict:
@@ -53,6 +54,7 @@ def replay(numbers: list[int], boxes: dict, feats: dict, config: TrackerConfig, 
     """Track ``numbers`` on the cached boxes and features; score against the ground truth of those
     frames, renumbered 1..len(numbers) as a sequence of its own."""
     tracker = Tracker(config, "vtest")
+    tracker.set_view(*VIEW)
     for n in numbers:
         xyxy, score = boxes[n]
         keep = score >= config.low_score

@@ -178,3 +178,23 @@ def test_detection_runs_ahead_in_order_and_its_errors_reach_the_caller():
     with pytest.raises(ValueError, match="frame 7"):
         run_tracking(NoFrames(range(1, 41)), broken)
     assert not [t for t in threading.enumerate() if t.name == "reidkit-detect"]
+
+
+def test_public_detections_give_the_tracker_the_frame_size_of_their_sequence(tmp_path, monkeypatch):
+    from reidkit.pipeline import NoFrames, run_tracking
+    from reidkit.tracking import Tracker
+    from reidkit.tracking.mot import MOTDetections
+
+    seq = tmp_path / "SEQ"
+    (seq / "det").mkdir(parents=True)
+    (seq / "det" / "det.txt").write_text("1,-1,10,20,30,60,0.9,-1,-1,-1\n")
+    assert MOTDetections(seq / "det" / "det.txt").image_size is None  # no seqinfo.ini: unknown
+    (seq / "seqinfo.ini").write_text("[Sequence]\nname=SEQ\nimWidth=640\nimHeight=480\n")
+    dets = MOTDetections(seq / "det" / "det.txt")
+    assert dets.image_size == (640, 480)
+    (seq / "seqinfo.ini").write_text("[Sequence]\nimWidth=wide\n")
+    assert MOTDetections(seq / "det" / "det.txt").image_size is None
+    views = []
+    monkeypatch.setattr(Tracker, "set_view", lambda self, w, h: views.append((w, h)))
+    run_tracking(NoFrames([1, 2], size=dets.image_size), lambda frame, number: dets.for_frame(number))
+    assert views == [(640, 480)]

@@ -342,3 +342,57 @@ def test_scores_that_are_not_probabilities_start_tracks_lower():
     assert TrackerConfig.for_scores(False, max_age=5).max_age == 5
     with pytest.raises(ValueError, match="box_smoothing"):
         TrackerConfig(box_smoothing=1.5)
+
+
+def exit_and_return(inward_after_gap: bool) -> list[list[tuple[int, np.ndarray, float]]]:
+    """One person in a 640-wide view: walks right until the box touches the right edge, is unseen
+    for 10 frames (less than max_age), then a box with the same look appears at that edge walking
+    left. ``inward_after_gap`` False: the person walked out; True: they turned back before the edge,
+    were hidden, and are seen again further in."""
+    frames = []
+    for t in range(20):
+        x = 480 + 6 * t if not inward_after_gap else 560 - 3 * t
+        frames.append([(0, person_box(min(x, 600)), 0.9)])
+    frames += [[] for _ in range(10)]
+    for t in range(20):
+        frames.append([(0, person_box(600 - 4 * t if not inward_after_gap else 470 - 3 * t), 0.9)])
+    return frames
+
+
+def test_a_person_who_leaves_the_view_comes_back_with_a_new_id():
+    feats = distinct_features(1)
+    inside = Tracker()  # no frame size: the look alone brings the old id back
+    assert len(run(inside, exit_and_return(False), feats)[0]) == 1
+    viewed = Tracker()
+    viewed.set_view(640, 480)
+    assert len(run(viewed, exit_and_return(False), feats)[0]) == 2 and viewed.reentries == 0
+    first = min(viewed.finish(), key=lambda t: t.frames[0])
+    assert first.frames[-1] == 20  # it ended when it left, not max_age frames later
+    hidden = Tracker()  # at the edge but walking back in: hidden, not gone
+    hidden.set_view(640, 480)
+    assert len(run(hidden, exit_and_return(True), feats)[0]) == 1
+    with pytest.raises(ValueError, match="frame size must be positive"):
+        Tracker().set_view(0, 480)
+    with pytest.raises(ValueError, match="exit_border < 0.5"):
+        TrackerConfig(exit_border=0.5)
+
+
+def test_a_new_track_that_looks_like_a_lost_one_continues_it():
+    def scene(returning: int) -> list:
+        frames = [[(0, person_box(100 + 5 * t), 0.9)] for t in range(20)]
+        frames += [[] for _ in range(8)]  # hidden, less than max_age
+        # seen again far from where the Kalman filter expects it (outside its gate)
+        return frames + [[(returning, person_box(450 + 5 * t, 120), 0.9)] for t in range(20)]
+
+    feats = distinct_features(2)
+    same = Tracker()
+    seen = run(same, scene(0), feats)
+    assert len(seen[0]) == 1 and same.reentries == 0
+    (tracklet,) = same.finish()
+    np.testing.assert_array_equal(tracklet.frames, np.arange(1, 49))  # the 8 hidden frames filled
+    assert tracklet.observed.sum() == 40
+    assert np.isfinite(tracklet.features).all(1).sum() == 40  # both parts' features kept, in order
+    stranger = Tracker()
+    seen = run(stranger, scene(1), feats)
+    assert seen[0] != seen[1]
+    assert sorted(len(t.frames) for t in stranger.finish()) == [20, 20]

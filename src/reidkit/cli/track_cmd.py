@@ -95,7 +95,7 @@ def track(
             visit = frames_near(public.frames, config.max_age + 1, start, stride, max_frames)
             if not visit:
                 raise ValueError(f"{public.path}: no detections from frame {start} on (--start)")
-            frames = NoFrames(visit, name=Path(public.path).parent.parent.name)
+            frames = NoFrames(visit, name=Path(public.path).parent.parent.name, size=public.image_size)
         else:
             frames = open_source(source, stride=stride, start=start, limit=max_frames)
         camera = camera or frames.name

@@ -121,10 +121,12 @@ def open_source(path: str | Path, stride: int = 1, start: int = 1, limit: Option
 class NoFrames(FrameSource):
     """Frame numbers without pictures, for tracking public detections alone (see :func:`frames_near`)."""
 
-    def __init__(self, numbers: Sequence[int], fps: float = 25.0, name: str = "detections"):
+    def __init__(self, numbers: Sequence[int], fps: float = 25.0, name: str = "detections",
+                 size: Optional[tuple[int, int]] = None):
         super().__init__()
         self.numbers = [int(n) for n in numbers]
         self.frame_count, self.fps, self.name = len(self.numbers), fps, name
+        self.size = size  # (width, height) of the frames the detections came from, when known
 
     def __iter__(self) -> Iterator[tuple[int, Optional[np.ndarray]]]:
         for number in self.numbers:

@@ -140,8 +140,12 @@ def run_tracking(source: FrameSource, detect: Callable[[np.ndarray, int], Detect
     frames = embedded = 0
     span: list[int] = []  # first and last frame number seen
     began = time.perf_counter()
+    if getattr(source, "size", None):  # public detections: the size from seqinfo.ini
+        tracker.set_view(*source.size)
     for number, frame, det in detected_ahead(source, detect, seconds):
         frames += 1
+        if frames == 1 and frame is not None:
+            tracker.set_view(frame.shape[1], frame.shape[0])
         span[1:] = [number] if span else [number, number]
         det = det[det.score >= config.low_score]
         start = time.perf_counter()

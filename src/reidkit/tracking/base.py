@@ -7,6 +7,8 @@ A tracker is fed one frame at a time and answers two questions:
 * ``update(detections, embeddings, frame)``: the tracks seen in this frame, given the frame's
   boxes and the features of the boxes it asked for (NaN rows elsewhere, or None).
 
+``set_view(width, height)`` tells it the frame size first, where the caller knows it.
+
 ``finish()`` ends the run and returns every :class:`~reidkit.tracking.tracker.Tracklet`.
 Trackers work on numpy arrays only; frames and crops stay with the caller.
 """
@@ -43,6 +45,10 @@ class BaseTracker(ABC):
                camera_motion: Optional[np.ndarray] = None) -> list:
         """Advance to ``frame`` (increasing); returns the confirmed tracks seen in it, each with
         ``id``, ``box`` (xyxy), ``boxes``/``scores``/``frames`` so far."""
+
+    def set_view(self, width: int, height: int) -> None:
+        """The frame size in pixels, once known (before the first ``update``); a tracker that has no
+        use for it ignores it."""
 
     @abstractmethod
     def finish(self) -> list:

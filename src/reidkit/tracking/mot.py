@@ -55,6 +55,20 @@ def read_mot(path: str | Path, what: str = "detections") -> np.ndarray:
     return arr[np.argsort(arr[:, 0], kind="stable")]
 
 
+def sequence_image_size(seqinfo: Path) -> Optional[tuple[int, int]]:
+    """(width, height) from a MOTChallenge ``seqinfo.ini`` (``imWidth``, ``imHeight``); None when
+    the file or the keys are missing or unreadable: the size is a hint, never required."""
+    import configparser
+
+    info = configparser.ConfigParser()
+    try:
+        info.read(seqinfo)
+        w, h = int(info["Sequence"]["imWidth"]), int(info["Sequence"]["imHeight"])
+    except (configparser.Error, KeyError, ValueError, OSError, UnicodeDecodeError):
+        return None
+    return (w, h) if w > 0 and h > 0 else None
+
+
 class MOTDetections:
     """Public detections from a ``det.txt``, served per frame as :class:`Detections`.
 
@@ -81,6 +95,7 @@ class MOTDetections:
             self._by_frame[int(f)] = Detections(xyxy[sel], scores[sel], np.zeros(int(sel.sum())))
         self.frames = sorted(self._by_frame)  # frame numbers that have detections
         self.last_frame = int(frames.max())
+        self.image_size = sequence_image_size(self.path.parent.parent / "seqinfo.ini")  # (width, height) or None
 
     def for_frame(self, frame: int) -> Detections:
         return self._by_frame.get(int(frame), Detections.empty())
