@@ -22,7 +22,6 @@ Scores: trackeval (HOTA, DetA, AssA, MOTA, IDF1, ID switches) under MOT15 rules.
 from __future__ import annotations
 
 import argparse
-import configparser
 import json
 import os
 import statistics
@@ -69,11 +68,11 @@ def boxmot_rows(boxmot: Path, per_frame: list, image_size: tuple[int, int], feat
 
 
 def image_size_of(seq: Path) -> tuple[int, int]:
-    info = configparser.ConfigParser()
-    info.read(seq / "seqinfo.ini")
-    if "Sequence" in info and "imHeight" in info["Sequence"]:
-        return int(info["Sequence"]["imHeight"]), int(info["Sequence"]["imWidth"])
-    return 576, 768  # PETS09-S2L1 (vtest.avi)
+    """(height, width) of a MOTChallenge sequence, as boxmot takes it."""
+    from reidkit.tracking.mot import sequence_image_size
+
+    w, h = sequence_image_size(seq / "seqinfo.ini") or (768, 576)  # PETS09-S2L1 (vtest.avi)
+    return h, w
 
 
 def line(name: str, m: dict, extra: str = "") -> str:

@@ -21,6 +21,7 @@ class FrameSource:
     fps: float = 25.0
     frame_count: Optional[int] = None
     name: str = ""
+    size: Optional[tuple[int, int]] = None  # (width, height) when known before the first frame
 
     def __init__(self) -> None:
         self.problems: list[str] = []

@@ -140,7 +140,7 @@ def run_tracking(source: FrameSource, detect: Callable[[np.ndarray, int], Detect
     frames = embedded = 0
     span: list[int] = []  # first and last frame number seen
     began = time.perf_counter()
-    if getattr(source, "size", None):  # public detections: the size from seqinfo.ini
+    if source.size is not None:  # public detections: the size from seqinfo.ini
         tracker.set_view(*source.size)
     for number, frame, det in detected_ahead(source, detect, seconds):
         frames += 1
