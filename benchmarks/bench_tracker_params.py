@@ -32,7 +32,6 @@ from reidkit.tracking.mot import evaluate_mot, write_mot
 from reidkit.tracking.tracker import Tracker
 
 REID_EVERY = 10  # `reid track`'s default --reid-every
-VIEW = (768, 576)  # vtest.avi's frame size
 
 
 def embed_all(video: Path, frames: int, boxes: dict, embedder) -> dict:
@@ -50,11 +49,12 @@ def embed_all(video: Path, frames: int, boxes: dict, embedder) -> dict:
     return out
 
 
-def replay(numbers: list[int], boxes: dict, feats: dict, config: TrackerConfig, gt_lines: list[str]) -> dict:
+def replay(numbers: list[int], boxes: dict, feats: dict, config: TrackerConfig, gt_lines: list[str],
+           view: tuple[int, int]) -> dict:
     """Track ``numbers`` on the cached boxes and features; score against the ground truth of those
     frames, renumbered 1..len(numbers) as a sequence of its own."""
     tracker = Tracker(config, "vtest")
-    tracker.set_view(*VIEW)
+    tracker.set_view(*view)  # as `reid track` does from the first frame
     for n in numbers:
         xyxy, score = boxes[n]
         keep = score >= config.low_score
@@ -95,6 +95,7 @@ def main() -> None:
     for number, frame in open_source(args.video, stride=1, start=1, limit=args.frames):
         d = detector(frame, number)
         boxes[number] = (d.xyxy.copy(), d.score.copy())
+        view = (frame.shape[1], frame.shape[0])
     gt_lines = [line for line in args.gt.read_text().splitlines(keepends=True) if line.strip()]
     sequences = {}
     for stride in args.strides:
@@ -113,7 +114,7 @@ def main() -> None:
         feats = embed_all(args.video, args.frames, boxes, embedder)
         for scale in args.scales or [own_scale]:
             config = replace(TrackerConfig.for_scores(True), appearance_refresh=REID_EVERY, distance_scale=scale)
-            scores = {name: replay(numbers, boxes, feats, config, gt_lines) for name, numbers in sequences.items()}
+            scores = {name: replay(numbers, boxes, feats, config, gt_lines, view) for name, numbers in sequences.items()}
             cells = "  ".join(f"{name} {s['HOTA']:4.1f}/{s['IDF1']:4.1f}" for name, s in scores.items())
             mean = np.mean([s["HOTA"] for s in scores.values()])
             print(f"{Path(model).name:20s} scale {scale:4.2f}  {cells}  mean HOTA {mean:4.1f}", flush=True)

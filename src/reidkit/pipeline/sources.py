@@ -127,7 +127,7 @@ class NoFrames(FrameSource):
         super().__init__()
         self.numbers = [int(n) for n in numbers]
         self.frame_count, self.fps, self.name = len(self.numbers), fps, name
-        self.size = size  # (width, height) of the frames the detections came from, when known
+        self.size = size
 
     def __iter__(self) -> Iterator[tuple[int, Optional[np.ndarray]]]:
         for number in self.numbers:
