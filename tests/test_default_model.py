@@ -19,11 +19,15 @@ WEIGHTS = Path(reidkit.__file__).parent / "weights" / "lite0_cuhk03.pth"
 
 
 def _separation(model, images, pids) -> float:
+    """How often a same-person pair is more similar than a different-person pair (ROC AUC; 0.5 is chance).
+    Scale-free, so models whose cosines spread differently (features before or after a BNNeck) compare."""
     with torch.no_grad():
         f = torch.nn.functional.normalize(model(images), dim=1).numpy()
     sims = f @ f.T
-    same = (pids[:, None] == pids[None, :]) & ~np.eye(len(pids), dtype=bool)
-    return float(sims[same].mean() - sims[pids[:, None] != pids[None, :]].mean())
+    upper = np.triu(np.ones_like(sims, dtype=bool), 1)
+    same = sims[(pids[:, None] == pids[None, :]) & upper]
+    other = sims[(pids[:, None] != pids[None, :]) & upper]
+    return float((same[:, None] > other[None, :]).mean() + 0.5 * (same[:, None] == other[None, :]).mean())
 
 
 def test_default_model_is_fp16_with_metadata_and_beats_imagenet_only():
@@ -39,5 +43,5 @@ def test_default_model_is_fp16_with_metadata_and_beats_imagenet_only():
     imagenet_cfg.MODEL.BACKBONE.PRETRAIN = True
     imagenet = build_model(imagenet_cfg).eval()
     trained_gap, imagenet_gap = _separation(model, images, pids), _separation(imagenet, images, pids)
-    # seen: 0.33 vs 0.11 (same-person minus different-person mean cosine on 16 real crops)
-    assert trained_gap > imagenet_gap + 0.1
+    # seen: AUC 0.976 vs 0.832 on the 16 real crops' pairs
+    assert trained_gap > 0.95 and trained_gap > imagenet_gap + 0.08

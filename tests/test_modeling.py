@@ -233,3 +233,43 @@ def test_torchvision_resnet50_file_loads_as_backbone_pretraining(tmp_path, caplo
     torch.save(tv, path)
     with pytest.raises(ValueError, match=r"shapes differ for layer1\.0\.conv1\.weight \(3, 3, 1, 1\)"):
         build_model(cfg)
+
+
+def test_test_time_feature_and_pooling_options_match_a_plain_computation():
+    from reidkit.modeling.heads import EmbeddingHead
+
+    torch.manual_seed(0)
+    features = torch.rand(3, 8, 6, 4) * 2  # non-negative, as after the backbone's activation
+    kinds = {"train": dict(), "before_gem2": dict(test_feat="before", test_pool="GeneralizedMeanPooling", gem_p=2.0),
+             "after_max": dict(test_pool="GlobalMaxPool")}
+    heads = {k: EmbeddingHead(8, num_classes=5, **kw) for k, kw in kinds.items()}
+    heads["train"].bottleneck[0].running_mean.uniform_(0, 1)
+    heads["train"].bottleneck[0].running_var.uniform_(0.5, 2)
+    for h in heads.values():  # one trained state for all: the options add no parameters
+        h.load_state_dict(heads["train"].state_dict(), strict=True)
+        h.eval()
+    bn = heads["train"].bottleneck[0]
+    x = features.numpy().astype(np.float64)
+
+    def neck(v):
+        return (v - bn.running_mean.numpy()) / np.sqrt(bn.running_var.numpy() + bn.eps) * bn.weight.detach().numpy()
+
+    with torch.no_grad():
+        got = {k: h(features).numpy() for k, h in heads.items()}
+    np.testing.assert_allclose(got["train"], neck(x.mean((2, 3))), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got["before_gem2"], np.sqrt((x ** 2).mean((2, 3))), rtol=1e-5)
+    np.testing.assert_allclose(got["after_max"], neck(x.max((2, 3))), rtol=1e-5, atol=1e-6)
+    heads["before_gem2"].train()  # training still pools as POOL_LAYER says
+    out = heads["before_gem2"](features, torch.tensor([0, 1, 2]))
+    np.testing.assert_allclose(out["features"].detach().numpy(), x.mean((2, 3)), rtol=1e-5)
+
+
+def test_bad_test_time_options_name_the_key():
+    from reidkit.modeling.heads import EmbeddingHead
+
+    with pytest.raises(ValueError, match="MODEL.HEADS.TEST_FEAT"):
+        EmbeddingHead(8, 5, test_feat="middle")
+    with pytest.raises(ValueError, match="MODEL.HEADS.TEST_POOL_LAYER 'GeneralizedMeanPoolingP'"):
+        EmbeddingHead(8, 5, test_pool="GeneralizedMeanPoolingP")
+    with pytest.raises(ValueError, match="MODEL.HEADS.GEM_P"):
+        EmbeddingHead(8, 5, pool="GeneralizedMeanPooling", gem_p=0)

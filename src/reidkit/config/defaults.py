@@ -38,6 +38,12 @@ _DEFAULTS: dict[str, Any] = {
             "WITH_BNNECK": False,
             "NECK_FEAT": "before",
             "POOL_LAYER": "GlobalAvgPool",
+            # the exponent of GeneralizedMeanPooling(P) (fast-reid fixes it at 3)
+            "GEM_P": 3.0,
+            # what the model returns in eval mode: "after" the BNNeck (fast-reid) or "before" it (the
+            # pooled feature), pooled by TEST_POOL_LAYER ("" = POOL_LAYER, the training pooling)
+            "TEST_FEAT": "after",
+            "TEST_POOL_LAYER": "",
             "CLS_LAYER": "Linear",
             "SCALE": 1,
             "MARGIN": 0.0,
@@ -137,6 +143,9 @@ REIDKIT_KEYS = (
     "DATALOADER.STRICT",  # an unreadable image stops training instead of being skipped
     "SEED",  # batches, augmentation and initial weights
     "INPUT.DOWNSCALE",  # low-resolution augmentation (see data/transforms.downscale)
+    "MODEL.HEADS.GEM_P",  # GeM exponent
+    "MODEL.HEADS.TEST_FEAT",  # embed after (fast-reid) or before the BNNeck
+    "MODEL.HEADS.TEST_POOL_LAYER",  # pooling at test time, when not the training one
 )
 
 

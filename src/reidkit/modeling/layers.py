@@ -131,9 +131,14 @@ POOLING = {
 }
 
 
-def make_pooling(name: str) -> nn.Module:
+def make_pooling(name: str, gem_p: float = 3.0, key: str = "MODEL.HEADS.POOL_LAYER") -> nn.Module:
+    """The pooling layer ``name`` (a fast-reid name); ``gem_p`` is the GeM exponent (GeM layers only)."""
     if name not in POOLING:
-        raise ValueError(f"unknown pooling {name!r} (MODEL.HEADS.POOL_LAYER): expected one of {', '.join(POOLING)}")
+        raise ValueError(f"unknown pooling {name!r} ({key}): expected one of {', '.join(POOLING)}")
+    if issubclass(POOLING[name], GeneralizedMeanPool):
+        if not gem_p > 0:
+            raise ValueError(f"MODEL.HEADS.GEM_P must be > 0, got {gem_p}")
+        return POOLING[name](float(gem_p))
     return POOLING[name]()
 
 
