@@ -43,7 +43,7 @@ class AdaptOptions:
     crops_per_tracklet: int = 24
     min_height: int = 32  # pixels; smaller boxes hold too little of the person
     crowded_iou: float = 0.2  # a box overlapping another this much may show two people
-    link_distance: float = 0.25  # cosine: pieces of one tracklet this alike stay one person
+    link_distance: float = 0.25  # tracker units (x distance_scale): pieces of one tracklet this alike stay one
     merge_distance: Optional[float] = None  # cosine: merge tracklets across time and cameras (off)
     iters: int = 100
     checkpoint_every: int = 20  # steps between resumable checkpoints (one sampler epoch)
@@ -232,7 +232,7 @@ def prepare(videos: Sequence[Path], out: Path, embedder, opts: AdaptOptions, min
     before anything is left there. Returns the manifest also written as ``out/pseudo_labels.json``."""
     out = check_output_dir(out, "--output")
     mined = mine(videos, embedder, opts, progress, distance_scale)
-    identities = assign_identities(mined.kept, opts.link_distance, opts.merge_distance)
+    identities = assign_identities(mined.kept, opts.link_distance * distance_scale, opts.merge_distance)
     if identities < min_identities:
         raise ValueError(f"too few tracklets to train: {len(mined.kept)} confident tracklets "
                          f"({identities} people) in {', '.join(str(v) for v in videos)}, at least {min_identities} "
