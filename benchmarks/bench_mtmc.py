@@ -241,10 +241,13 @@ def main() -> None:
 
         online = {**read_labels(tmp / "first" / "identities.csv", "global_id"),
                   **read_labels(tmp / "second" / "identities.csv", "global_id")}
-        cross("online: `reid track --gallery` (default --id-threshold 0.3)",
+        cross("online: `reid track --gallery` (default --id-threshold: 0.3 x the model's distance_scale)",
               [int(online[(r.camera, r.track_id)]) for r in records])
         dist, blocked = distances(records), cannot_links(records)
-        t = calibrated_threshold(dist, blocked)
+        from reidkit.inference.resolve import distance_scale_of
+        from reidkit.mtmc.associate import FALLBACK_THRESHOLD
+
+        t = calibrated_threshold(dist, blocked, fallback=FALLBACK_THRESHOLD * distance_scale_of(args.reid))
         cross(f"agglomerative, threshold from the data ({t:.3f}: too few negatives, the fallback; default)",
               associate(records, t))
         for threshold in (0.2, 0.3):

@@ -460,3 +460,36 @@ def test_the_fitting_threshold_is_the_largest_that_keeps_blocks_small(seed):
     got = fitting_threshold(n, i, j, d, 0.9, 8)
     reference = max(t for t in [*np.unique(d[d < 0.9]), 0.9] if largest(t) <= 8)  # scan every level
     assert got == pytest.approx(reference) and largest(got) <= 8
+
+
+def test_the_fallback_threshold_is_in_the_tracker_units_of_the_features_model(clip_halves, tmp_path):
+    """`reid track` records its model's distance_scale; `reid mtmc` reads the fixed fallback (0.3)
+    times that scale, exactly as if that threshold had been given."""
+    import json
+    import shutil
+
+    from reidkit.mtmc.associate import FALLBACK_THRESHOLD
+    from reidkit.pipeline.mtmc_run import read_inputs, run_mtmc
+    from reidkit.weights import default_weights
+    from reidkit.checkpoint import load_checkpoint
+
+    shipped = load_checkpoint(default_weights())["meta"]["distance_scale"]
+    for camera in ("first", "second"):
+        assert json.loads((clip_halves / camera / "tracklets.json").read_text())["distance_scale"] == shipped
+    assert [c.distance_scale for c in read_inputs([clip_halves / "first", clip_halves / "second"])] == [shipped] * 2
+
+    def identities(scale=None, threshold=None):
+        folders = []
+        for camera in ("first", "second"):
+            folder = tmp_path / f"{scale}_{threshold}" / camera
+            shutil.copytree(clip_halves / camera, folder)
+            if scale is not None:
+                meta = json.loads((folder / "tracklets.json").read_text())
+                (folder / "tracklets.json").write_text(json.dumps({**meta, "distance_scale": scale}))
+            folders.append(folder)
+        return run_mtmc(folders, tmp_path / f"out_{scale}_{threshold}", threshold=threshold)["identities"]
+
+    tracklets = run_mtmc([clip_halves / "first", clip_halves / "second"], tmp_path / "all")["tracklets"]
+    # too few cannot-linked pairs on this clip to calibrate, so the fallback decides
+    assert identities(scale=2.0) == identities(threshold=FALLBACK_THRESHOLD * 2.0) < tracklets
+    assert identities(scale=0.01) == identities(threshold=FALLBACK_THRESHOLD * 0.01) == tracklets

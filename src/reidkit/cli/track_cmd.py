@@ -37,9 +37,11 @@ def track(
     gallery_dir: Optional[Path] = typer.Option(None, "--gallery", help="Add each tracklet to this gallery "
                                                                          "(created for the --reid model if missing) "
                                                                          "with a global id across runs and cameras."),
-    id_threshold: float = typer.Option(FALLBACK_THRESHOLD, "--id-threshold", min=0.0, max=2.0,
-                                       help="With --gallery: cosine distance under which a finished tracklet joins "
-                                            "the nearest identity already in the gallery (else it is a new one)."),
+    id_threshold: Optional[float] = typer.Option(None, "--id-threshold", min=0.0, max=2.0,
+                                                 help="With --gallery: cosine distance under which a finished "
+                                                      "tracklet joins the nearest identity already in the gallery "
+                                                      f"(else it is a new one). Default: {FALLBACK_THRESHOLD} times "
+                                                      "the model card's distance_scale."),
     topology: Optional[Path] = typer.Option(None, "--topology", help="With --gallery: YAML of allowed camera "
                                                                      "transitions and travel times (see reid mtmc)."),
     stride: int = typer.Option(1, "--stride", min=1, help="Use every N-th frame."),
@@ -106,6 +108,9 @@ def track(
         if source is not None:
             if gallery_dir is not None:
                 gallery, embedder = open_or_create_gallery(gallery_dir, reid)
+                if id_threshold is None:
+                    scale = embedder.card.distance_scale if embedder.card is not None else 1.0
+                    id_threshold = FALLBACK_THRESHOLD * scale
                 identities = OnlineIdentities(gallery, id_threshold, topo)
             elif reid != "none":
                 embedder = make_embedder(reid or "default")

@@ -223,8 +223,9 @@ def _cached_onnx_embedder(spec: ModelSpec, how: str, spinning: bool, batch_size:
 
 
 def distance_scale_of(spec: ModelSpec | str) -> float:
-    """How much wider than the shipped model's the model spreads cosine distances, as its card
-    says (``distance_scale``, written by `reid adapt`); 1.0 for cards that do not say."""
+    """How much wider than the tracker's thresholds assume the model spreads cosine distances, as
+    its card says (``distance_scale``: the shipped model's, or written by `reid adapt`); 1.0 for
+    cards that do not say."""
     from ..checkpoint import checkpoint_card, load_checkpoint
     from .embedder import OnnxRunner
 
@@ -232,6 +233,10 @@ def distance_scale_of(spec: ModelSpec | str) -> float:
     if spec.onnx is not None:
         card = OnnxRunner(spec.onnx, spinning=False).card
         return card.distance_scale if card else 1.0
+    if spec.kind == "default":
+        from ..weights import default_weights
+
+        spec = ModelSpec(weights=default_weights())
     if spec.weights is None:
         return 1.0
     meta = load_checkpoint(spec.weights).get("meta") or {}

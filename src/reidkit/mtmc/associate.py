@@ -46,16 +46,18 @@ MIN_NEGATIVES = 200
 FALLBACK_THRESHOLD = 0.3
 
 
-def calibrated_threshold(dist: np.ndarray, blocked: np.ndarray, impostors: float = IMPOSTORS) -> float:
+def calibrated_threshold(dist: np.ndarray, blocked: np.ndarray, impostors: float = IMPOSTORS,
+                         fallback: float = FALLBACK_THRESHOLD) -> float:
     """The distance under which each tracklet would have ``impostors`` other people on average
     (see :data:`IMPOSTORS`): the ``min(impostors / m, MAX_QUANTILE)`` quantile of the distances of
     cannot-linked pairs, ``m`` the mean number of tracklets a tracklet may be linked to; or
-    :data:`FALLBACK_THRESHOLD` when there are too few such pairs to tell."""
+    ``fallback`` (:data:`FALLBACK_THRESHOLD` times the model's ``distance_scale``) when there are
+    too few such pairs to tell."""
     n = len(dist)
     iu = np.triu_indices(n, 1)
     negatives = dist[iu][blocked[iu]]
     if len(negatives) < MIN_NEGATIVES:
-        return FALLBACK_THRESHOLD
+        return fallback
     candidates = (n - 1) - 2 * len(negatives) / n  # per tracklet, on average
     return float(np.quantile(negatives, min(impostors / max(candidates, 1.0), MAX_QUANTILE)))
 
@@ -68,20 +70,20 @@ CALIBRATION_SAMPLE = 4000
 
 
 def sampled_threshold(records: Sequence[TrackletRecord], sample: int = CALIBRATION_SAMPLE, seed: int = 0,
-                      impostors: float = IMPOSTORS) -> float:
+                      impostors: float = IMPOSTORS, fallback: float = FALLBACK_THRESHOLD) -> float:
     """:func:`calibrated_threshold` from a seeded sample of the tracklets, its impostor count
     scaled to the whole set (a tracklet of the whole set has N / sample times the candidates)."""
     rows = np.sort(np.random.default_rng(seed).choice(len(records), min(sample, len(records)), replace=False))
     part = [records[i] for i in rows]
-    return calibrated_threshold(distances(part), cannot_links(part), impostors * len(part) / len(records))
+    return calibrated_threshold(distances(part), cannot_links(part), impostors * len(part) / len(records), fallback)
 
 
 def associate(records: Sequence[TrackletRecord], threshold: Optional[float] = None,
               topology: Optional[Topology] = None, rerank: bool = False, closed_world: bool = False,
-              blocks: Optional[bool] = None) -> np.ndarray:
+              blocks: Optional[bool] = None, fallback: float = FALLBACK_THRESHOLD) -> np.ndarray:
     """Global identity labels 0..K-1, one per record (numbered by first member). ``threshold``
     None: :func:`calibrated_threshold` (the same-camera overlaps' distances, before a topology's
-    links). ``blocks`` (default: above :data:`DENSE_LIMIT` tracklets) clusters per component of
+    links; ``fallback`` when they are too few). ``blocks`` (default: above :data:`DENSE_LIMIT` tracklets) clusters per component of
     the close pairs: for a given threshold the same result without an N x N matrix (the
     calibration then uses a sample, :func:`sampled_threshold`, lowered as far as it takes to
     keep blocks small, :func:`~.blocking.fitting_threshold`; not with ``rerank``, which needs the matrix)."""
@@ -96,11 +98,11 @@ def associate(records: Sequence[TrackletRecord], threshold: Optional[float] = No
         from .blocking import FIT_BLOCK, associate_in_blocks
 
         if threshold is None:
-            return associate_in_blocks(records, sampled_threshold(records), topology, fit=FIT_BLOCK)
+            return associate_in_blocks(records, sampled_threshold(records, fallback=fallback), topology, fit=FIT_BLOCK)
         return associate_in_blocks(records, threshold, topology)
     dist = distances(records, rerank)
     if not closed_world and threshold is None:
-        threshold = calibrated_threshold(dist, cannot_links(records))
+        threshold = calibrated_threshold(dist, cannot_links(records), fallback=fallback)
     blocked = cannot_links(records, topology)
     if not closed_world:
         return constrained_agglomerative(dist, blocked, threshold)

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..fileio import atomic_write_text
 from ..data.datasets import IMAGE_SUFFIXES
-from ..mtmc.associate import Topology, associate
+from ..mtmc.associate import FALLBACK_THRESHOLD, Topology, associate
 from ..mtmc.tracklets import TrackletRecord, read_track_output, tracklet_feature
 
 
@@ -36,6 +36,7 @@ class CameraInput:
     folder: Path
     records: list[TrackletRecord]
     tracks_file: Optional[Path]  # the MOT file of a `reid track` output
+    distance_scale: float = 1.0  # of the model its features came from (see TrackerConfig)
 
 
 def is_track_output(folder: Path) -> bool:
@@ -80,15 +81,18 @@ def read_inputs(inputs: Sequence[Path], reid: str = "default") -> list[CameraInp
             raise FileNotFoundError(f"input {folder}: not a folder (give `reid track` outputs or tracklet crop folders)")
         if is_track_output(folder):
             records = read_track_output(folder)
-            camera = records[0].camera if records else json.loads((folder / "tracklets.json").read_text())["camera"]
+            meta = json.loads((folder / "tracklets.json").read_text())
+            camera = records[0].camera if records else meta["camera"]
             tracks = folder / "tracks.txt"
-            entry = CameraInput(str(camera), folder, records, tracks if tracks.is_file() else None)
+            entry = CameraInput(str(camera), folder, records, tracks if tracks.is_file() else None,
+                                float(meta.get("distance_scale", 1.0)))
         else:
             if embedder is None:
                 from ..inference.resolve import resolve_embedder
 
                 embedder = resolve_embedder(reid, runtime="onnxruntime")
-            entry = CameraInput(folder.name, folder, read_crop_folder(folder, embedder), None)
+            entry = CameraInput(folder.name, folder, read_crop_folder(folder, embedder), None,
+                                embedder.card.distance_scale if embedder.card is not None else 1.0)
         if not entry.records:
             raise ValueError(f"input {folder}: camera {entry.camera!r} has no tracklets with features or crops")
         clash = next((c for c in cameras if c.camera == entry.camera), None)
@@ -114,7 +118,9 @@ def run_mtmc(inputs: Sequence[Path], output: Path, reid: str = "default", thresh
     if topo is not None:
         topo.check_cameras([c.camera for c in cameras], str(topology))
     records = [r for c in cameras for r in c.records]
-    labels = associate(records, threshold, topo, rerank, closed_world) + 1  # global ids from 1
+    # a fixed distance reads in the tracker's units: the features' own scale (the median, should cameras differ)
+    fallback = FALLBACK_THRESHOLD * float(np.median([c.distance_scale for c in cameras]))
+    labels = associate(records, threshold, topo, rerank, closed_world, fallback=fallback) + 1  # global ids from 1
     output.mkdir(parents=True, exist_ok=True)
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")

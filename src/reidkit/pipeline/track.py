@@ -191,7 +191,7 @@ def run_tracking(source: FrameSource, detect: Callable[[np.ndarray, int], Detect
     if output is not None:
         output.mkdir(parents=True, exist_ok=True)
         result.outputs["mot"] = str(write_mot(output / "tracks.txt", rows))
-        saved, crop_paths = save_tracklets(output, tracklets, camera, source.fps, span)
+        saved, crop_paths = save_tracklets(output, tracklets, camera, source.fps, span, config.distance_scale)
         result.outputs.update(saved)
         if annotator is not None:
             result.outputs["video"] = str(annotator.close())
@@ -206,10 +206,12 @@ def run_tracking(source: FrameSource, detect: Callable[[np.ndarray, int], Detect
     return result
 
 
-def save_tracklets(output: Path, tracklets: list[Tracklet], camera: str, fps: float, span: Sequence[int] = ()
-                   ) -> tuple[dict[str, str], list[Optional[str]]]:
+def save_tracklets(output: Path, tracklets: list[Tracklet], camera: str, fps: float, span: Sequence[int] = (),
+                   distance_scale: float = 1.0) -> tuple[dict[str, str], list[Optional[str]]]:
     """``tracklets.npz`` (per-frame arrays, stacked, with offsets), ``tracklets.json`` (with the
-    run's first and last frame, ``span``) and best crops; the written paths and each tracklet's crop path."""
+    run's first and last frame, ``span``, and the features' ``distance_scale``, so that `reid mtmc`
+    reads fixed thresholds in the tracker's units) and best crops; the written paths and each
+    tracklet's crop path."""
     import io
 
     from PIL import Image
@@ -249,6 +251,7 @@ def save_tracklets(output: Path, tracklets: list[Tracklet], camera: str, fps: fl
     packed["offsets"] = np.array([e["offset"] for e in entries] + [offset], np.int64)
     npz = atomic_write(output / "tracklets.npz", lambda f: np.savez(f, **packed))
     js = atomic_write_text(output / "tracklets.json", json.dumps({"camera": camera, "fps": fps, "frames": list(span),
+                                                                    "distance_scale": distance_scale,
                                                                     "tracklets": entries},
                                                                    indent=1))
     return {"tracklets": str(npz), "tracklets_json": str(js)}, [e["crop"] for e in entries]
