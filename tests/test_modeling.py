@@ -273,3 +273,48 @@ def test_bad_test_time_options_name_the_key():
         EmbeddingHead(8, 5, test_pool="GeneralizedMeanPoolingP")
     with pytest.raises(ValueError, match="MODEL.HEADS.GEM_P"):
         EmbeddingHead(8, 5, pool="GeneralizedMeanPooling", gem_p=0)
+
+
+def test_mixstyle_gives_each_image_a_convex_mix_of_two_images_statistics_and_keeps_its_content():
+    from reidkit.modeling.layers import MixStyle
+
+    torch.manual_seed(0)
+    x = torch.randn(6, 5, 7, 3) * torch.rand(6, 5, 1, 1) * 4 + torch.randn(6, 5, 1, 1) * 3
+    layer = MixStyle(p=1.0, alpha=0.3).train()
+    out = layer(x)
+    assert torch.equal(layer.eval()(x), x) and torch.equal(MixStyle(p=0.0).train()(x), x)
+    xs, os = x.double().numpy(), out.detach().double().numpy()
+    mu, sig = xs.mean((2, 3)), np.sqrt(xs.var((2, 3), ddof=1) + 1e-6)
+    mu_o, sig_o = os.mean((2, 3)), np.sqrt(os.var((2, 3), ddof=1))
+    # content: each image normalised by its own statistics is unchanged
+    np.testing.assert_allclose((os - mu_o[..., None, None]) / sig_o[..., None, None],
+                               (xs - mu[..., None, None]) / sig[..., None, None], atol=1e-3)
+    mixed = 0
+    for i in range(len(xs)):
+        # some partner j and one weight lam in [0, 1] explain the new mean and std of every channel
+        fits = []
+        for j in range(len(xs)):
+            d = np.concatenate([mu[i] - mu[j], sig[i] - sig[j]])
+            t = np.concatenate([mu_o[i] - mu[j], sig_o[i] - sig[j]])
+            lam = float(d @ t / (d @ d)) if j != i else 1.0
+            fits.append((float(np.abs(t - lam * d).max()), lam, j))
+        err, lam, j = min(fits)
+        assert err < 1e-3 and -1e-6 <= lam <= 1 + 1e-6, (i, fits)
+        mixed += j != i and 0.01 < lam < 0.99
+    assert mixed >= 2  # Beta(0.3, 0.3) mixes, it does not only copy
+
+
+def test_mixstyle_in_lite0_only_acts_in_training_and_keeps_the_checkpoint_layout():
+    from reidkit.modeling.layers import MixStyle
+
+    plain = EfficientNetLite("lite0", pretrained=True)
+    mixing = EfficientNetLite("lite0", pretrained=True, mixstyle=MixStyle(p=1.0), mixstyle_stages=(1, 2, 3))
+    assert list(mixing.state_dict()) == list(plain.state_dict())
+    torch.manual_seed(0)
+    x = (torch.rand(4, 3, 128, 64) * 255 - 127) / 128
+    with torch.no_grad():
+        torch.testing.assert_close(mixing.eval()(x), plain.eval()(x))
+        # in training the statistics mixing changes the output (batch norms use batch statistics either way)
+        assert not torch.allclose(mixing.train()(x), plain.train()(x), atol=1e-3)
+    with pytest.raises(ValueError, match="MODEL.BACKBONE.MIXSTYLE.STAGES"):
+        EfficientNetLite("lite0", mixstyle=MixStyle(), mixstyle_stages=(6,))

@@ -20,6 +20,7 @@ _DEFAULTS: dict[str, Any] = {
             "FEAT_DIM": 2048,
             "NORM": "BN",
             "WITH_IBN": False,
+            "MIXSTYLE": {"ENABLED": False, "PROB": 0.5, "ALPHA": 0.1, "STAGES": [1, 2, 3]},
             "WITH_SE": False,
             "WITH_NL": False,
             "PRETRAIN": False,
@@ -142,6 +143,7 @@ REIDKIT_KEYS = (
     "DATASETS.ROOT",  # folder that holds the datasets named in NAMES / TESTS
     "DATALOADER.STRICT",  # an unreadable image stops training instead of being skipped
     "SEED",  # batches, augmentation and initial weights
+    "MODEL.BACKBONE.MIXSTYLE",  # feature-statistics mixing in training (EfficientNet-Lite)
     "INPUT.DOWNSCALE",  # low-resolution augmentation (see data/transforms.downscale)
     "MODEL.HEADS.GEM_P",  # GeM exponent
     "MODEL.HEADS.TEST_FEAT",  # embed after (fast-reid) or before the BNNeck

@@ -80,6 +80,32 @@ class NonLocal(nn.Module):
 
 # ---- pooling: (N, C, H, W) -> (N, C, 1, 1) --------------------------------------------------
 
+class MixStyle(nn.Module):
+    """Domain-generalisation augmentation of feature maps (Zhou et al., ICLR 2021): in training, with
+    probability ``p`` per batch, each image's per-channel mean and std are replaced by a Beta(alpha,
+    alpha) mix of its own and those of another image of the batch, so the network sees new "camera
+    styles" and learns to ignore them. The identity in eval mode; no parameters."""
+
+    def __init__(self, p: float = 0.5, alpha: float = 0.1, eps: float = 1e-6):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"MODEL.BACKBONE.MIXSTYLE.PROB must be in [0, 1], got {p}")
+        if alpha <= 0:
+            raise ValueError(f"MODEL.BACKBONE.MIXSTYLE.ALPHA must be > 0, got {alpha}")
+        self.p, self.alpha, self.eps = p, alpha, eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or x.shape[0] < 2 or torch.rand(()) >= self.p:
+            return x
+        mu = x.mean(dim=(2, 3), keepdim=True).detach()
+        sig = (x.var(dim=(2, 3), keepdim=True) + self.eps).sqrt().detach()
+        lam = torch.distributions.Beta(self.alpha, self.alpha).sample((x.shape[0], 1, 1, 1)).to(x)
+        perm = torch.randperm(x.shape[0], device=x.device)
+        mu_mix = lam * mu + (1 - lam) * mu[perm]
+        sig_mix = lam * sig + (1 - lam) * sig[perm]
+        return (x - mu) / sig * sig_mix + mu_mix
+
+
 class GlobalAvgPool(nn.Module):
     def forward(self, x):
         return x.mean((2, 3), keepdim=True)

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import Sequence
 
 import torch
 from torch import nn
 
+from ..layers import MixStyle
 from ..registry import BACKBONES
 
 VARIANTS = {"lite0": "tf_efficientnet_lite0", "lite1": "tf_efficientnet_lite1", "lite2": "tf_efficientnet_lite2"}
@@ -95,10 +97,11 @@ class InstanceBatchNormAct(nn.Module):
 
 class EfficientNetLite(nn.Module):
     """Feature extractor: timm's ``forward_features`` (conv head + BN + ReLU6), 1280 channels.
-    ``with_ibn`` turns the expansion norm of every block in stages 1-3 into IBN-a."""
+    ``with_ibn`` turns the expansion norm of every block in stages 1-3 into IBN-a; ``mixstyle``
+    (a :class:`MixStyle`) is applied in training after each of the stages ``mixstyle_stages``."""
 
     def __init__(self, variant: str = "lite0", last_stride: int = 2, pretrained: bool = False,
-                 with_ibn: bool = False):
+                 with_ibn: bool = False, mixstyle: MixStyle | None = None, mixstyle_stages: Sequence[int] = ()):
         super().__init__()
         import timm
 
@@ -120,12 +123,29 @@ class EfficientNetLite(nn.Module):
                 for block in self.body.blocks[stage]:
                     block.bn1 = InstanceBatchNormAct(block.bn1)
         self.out_channels = self.body.num_features
+        stages = len(self.body.blocks)
+        bad = [s for s in mixstyle_stages if not 0 <= s < stages - 1]
+        if bad:
+            raise ValueError(f"MODEL.BACKBONE.MIXSTYLE.STAGES {list(mixstyle_stages)}: stage(s) {bad} do not exist "
+                             f"or are the last; expected indices 0-{stages - 2}")
+        self.mixstyle = mixstyle
+        self.mixstyle_stages = frozenset(mixstyle_stages) if mixstyle is not None else frozenset()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body.forward_features(x)
+        if not (self.training and self.mixstyle_stages):
+            return self.body.forward_features(x)
+        body = self.body
+        x = body.bn1(body.conv_stem(x))
+        for i, stage in enumerate(body.blocks):
+            x = stage(x)
+            if i in self.mixstyle_stages:
+                x = self.mixstyle(x)
+        return body.bn2(body.conv_head(x))
 
 
 @BACKBONES.register("build_efficientnet_lite_backbone")
 def build_efficientnet_lite_backbone(cfg) -> EfficientNetLite:
     b = cfg.MODEL.BACKBONE
-    return EfficientNetLite(b.DEPTH, b.LAST_STRIDE, b.PRETRAIN, b.WITH_IBN)
+    ms = b.MIXSTYLE
+    mixstyle = MixStyle(ms.PROB, ms.ALPHA) if ms.ENABLED else None
+    return EfficientNetLite(b.DEPTH, b.LAST_STRIDE, b.PRETRAIN, b.WITH_IBN, mixstyle, ms.STAGES)
