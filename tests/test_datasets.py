@@ -124,3 +124,33 @@ def test_evaluation_needs_no_training_split_and_training_says_so(tmp_path, train
     cfg = load_config(None, ["DATASETS.ROOT", str(tmp_path)])
     with pytest.raises(DatasetError, match=r"training needs labelled images.*bounding_box_train"):
         train_records(cfg)
+
+
+def test_join_datasets_renumbers_identities_and_cameras_apart(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("join_datasets", Path(__file__).parents[1] / "tools" / "join_datasets.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    a, b = tmp_path / "a", tmp_path / "b"
+    touch_all(a / "bounding_box_train", ["0001_c1s1_000001_00.jpg", "0001_c2s1_000002_00.jpg", "0002_c1s1_000003_00.jpg"])
+    touch_all(a / "query", ["0005_c1s1_000004_00.jpg"])
+    touch_all(a / "bounding_box_test", ["0005_c2s1_000005_00.jpg"])
+    # b reuses identity 1 and cameras 1-2: after the join they must be another person and other cameras
+    touch_all(b / "bounding_box_train", ["0001_c1s1_000001_00.jpg", "0001_c3s1_000002_00.jpg", "-1_c1s1_000009_00.jpg"])
+    touch_all(b / "query", ["0009_c1s1_000004_00.jpg"])
+    out = tmp_path / "joined"
+    counts = tool.join([a, b], out)
+    assert [(n, c) for _, n, c in counts] == [(3, 2), (2, 2)]
+    ds = build_dataset("Market1501", out)
+    by_name = {Path(r.path).name: (r.pid, r.camid) for r in ds.train}
+    assert by_name == {"0001_c1s1_000001_00.jpg": (0, 0), "0001_c2s1_000002_00.jpg": (0, 1),
+                       "0002_c1s1_000003_00.jpg": (1, 0),
+                       "10001_c3s1_000001_00.jpg": (2, 2), "10001_c5s1_000002_00.jpg": (2, 4)}
+    assert [Path(r.path).name for r in ds.query] == ["0005_c1s1_000004_00.jpg"]  # the first dataset's splits
+    assert not (tmp_path / "joined.tmp").exists()
+    with pytest.raises(SystemExit, match="exists"):
+        tool.join([a, b], out)
+    with pytest.raises(SystemExit, match="bounding_box_train"):
+        tool.join([a, tmp_path / "missing"], tmp_path / "other")
+    assert not (tmp_path / "other").exists() and not (tmp_path / "other.tmp").exists()
