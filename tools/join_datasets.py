@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from pathlib import Path
 
-MARKET_NAME = re.compile(r"^(-?\d+)_c(\d)(.*)$")
+from reidkit.data.datasets import MARKET_PATTERN
 PID_STRIDE = 10000
 
 
@@ -40,7 +39,7 @@ def join(roots: list[Path], out: Path) -> list[tuple[Path, int, int]]:
         cams = set()
         n = 0
         for f in sorted((root / "bounding_box_train").iterdir()):
-            m = MARKET_NAME.match(f.name)
+            m = MARKET_PATTERN.match(f.name)  # the parser's own reading of the names
             if m is None or f.suffix.lower() not in (".jpg", ".jpeg", ".png"):
                 continue
             pid, cam = int(m.group(1)), int(m.group(2))
@@ -52,7 +51,7 @@ def join(roots: list[Path], out: Path) -> list[tuple[Path, int, int]]:
             new_cam = cam_base + cam
             if new_cam > 9:
                 raise SystemExit(f"{f}: more than 9 cameras in all; Market-1501 names hold one digit")
-            name = f"{pid + i * PID_STRIDE:04d}_c{new_cam}{m.group(3)}"
+            name = f"{pid + i * PID_STRIDE:04d}_c{new_cam}{f.name[m.end():]}"
             os.symlink(f.resolve(), tmp / "bounding_box_train" / name)
             n += 1
         if n == 0:
