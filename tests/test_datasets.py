@@ -127,11 +127,7 @@ def test_evaluation_needs_no_training_split_and_training_says_so(tmp_path, train
 
 
 def test_join_datasets_renumbers_identities_and_cameras_apart(tmp_path):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("join_datasets", Path(__file__).parents[1] / "tools" / "join_datasets.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = _tool("join_datasets")
     a, b = tmp_path / "a", tmp_path / "b"
     touch_all(a / "bounding_box_train", ["0001_c1s1_000001_00.jpg", "0001_c2s1_000002_00.jpg", "0002_c1s1_000003_00.jpg"])
     touch_all(a / "query", ["0005_c1s1_000004_00.jpg"])
@@ -154,3 +150,43 @@ def test_join_datasets_renumbers_identities_and_cameras_apart(tmp_path):
     with pytest.raises(SystemExit, match="bounding_box_train"):
         tool.join([a, tmp_path / "missing"], tmp_path / "other")
     assert not (tmp_path / "other").exists() and not (tmp_path / "other.tmp").exists()
+
+
+def _tool(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "tools" / f"{name}.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+def test_narrow_classifier_keeps_the_rows_of_the_shared_identities(tmp_path):
+    import torch
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    touch_all(a / "bounding_box_train", ["0001_c1s1_000001_00.jpg", "0002_c2s1_000002_00.jpg", "0010_c1s1_000003_00.jpg"])
+    touch_all(a / "query", ["0005_c1s1_000004_00.jpg"])
+    touch_all(a / "bounding_box_test", ["0005_c2s1_000005_00.jpg"])
+    touch_all(b / "bounding_box_train", [f"{pid:04d}_c1s1_{pid:06d}_00.jpg" for pid in range(1, 13)])
+    touch_all(b / "query", ["0020_c1s1_000004_00.jpg"])
+    touch_all(b / "bounding_box_test", ["0020_c2s1_000005_00.jpg"])
+    joined = tmp_path / "joined"
+    _tool("join_datasets").join([a, b], joined)
+    # joined: identities 1, 2, 10 of a and 10001-10012 of b are relabelled 0..14 in sorted order, and
+    # `reid train` orders those labels as strings: 0 1 10 11 12 13 14 2 3 ..., so a's identity 10
+    # (label 2) is class 7. In a alone, identities 1, 2, 10 are classes 0, 1, 2.
+    weight = torch.arange(15, dtype=torch.float32)[:, None].repeat(1, 4)
+    torch.save({"model": {"heads.weight": weight, "heads.bottleneck.0.weight": torch.ones(4)},
+                "meta": {"num_classes": 15, "classifier_key": "heads.weight"}}, tmp_path / "joined.pth")
+    tool = _tool("narrow_classifier")
+    assert tool.narrow(tmp_path / "joined.pth", joined, a, tmp_path / "a.pth") == (15, 3)
+    out = torch.load(tmp_path / "a.pth", weights_only=False)
+    assert out["model"]["heads.weight"][:, 0].tolist() == [0.0, 1.0, 7.0]
+    assert torch.equal(out["model"]["heads.bottleneck.0.weight"], torch.ones(4))
+    assert out["meta"]["num_classes"] == 3
+    with pytest.raises(SystemExit, match="not in"):  # b's identities 3-12 were never trained on in a
+        tool.narrow(tmp_path / "a.pth", a, b, tmp_path / "bad.pth")
+    with pytest.raises(SystemExit, match="15 rows"):  # wrong root for this checkpoint
+        tool.narrow(tmp_path / "joined.pth", a, a, tmp_path / "bad.pth")
+    assert not (tmp_path / "bad.pth").exists()
