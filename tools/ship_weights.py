@@ -4,8 +4,8 @@ Drops the classifier (users embed, they do not classify CUHK03 identities), stor
 fp16 (half the size) and says in the metadata how the model was trained. Prints how far the fp16
 features are from the fp32 ones on the real crops in tests/fixtures, so a bad cast is seen.
 
-    python tools/ship_weights.py logs/cuhk03/lite0_continue/model_final.pth \
-        --training "configs/CUHK03/lite0_continue.yml: ..." --distance-scale 1.6 -o src/reidkit/weights/lite0_cuhk03.pth \
+    python tools/ship_weights.py logs/cuhk03/lite0_curriculum/model_final.pth \
+        --training "configs/CUHK03/lite0_curriculum.yml: ..." --distance-scale 0.75 -o src/reidkit/weights/lite0_cuhk03.pth \
         --opts MODEL.HEADS.TEST_FEAT before MODEL.HEADS.TEST_POOL_LAYER GeneralizedMeanPooling MODEL.HEADS.GEM_P 2.0
 
 ``--opts`` changes the config stored with the weights; only test-time keys make sense there (the
