@@ -107,6 +107,24 @@ def test_downscale_removes_detail_finer_than_the_lower_resolution():
         load_config(None, ["INPUT.DOWNSCALE.MIN_SCALE", "0"])
 
 
+def test_grayscale_gives_each_pixel_its_luma_in_all_channels_with_prob():
+    rgb = np.random.default_rng(0).integers(0, 256, (64, 32, 3), dtype=np.uint8)
+    img = Image.fromarray(rgb)
+    # ITU-R 601 luma, which PIL's "L" conversion rounds (to within 1 of the exact value)
+    luma = rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    opts = ["INPUT.SIZE_TRAIN", "[64, 32]", "INPUT.GRAYSCALE.ENABLED", "True"]
+    grey = build_transform(load_config(None, [*opts, "INPUT.GRAYSCALE.PROB", "1.0"]), is_train=True)
+    x = grey(img, torch.Generator().manual_seed(0)).numpy()
+    assert np.array_equal(x[0], x[1]) and np.array_equal(x[1], x[2])
+    assert np.abs(x[0] - luma).max() <= 1.0
+    kept = build_transform(load_config(None, [*opts, "INPUT.GRAYSCALE.PROB", "0.0"]), is_train=True)
+    assert np.array_equal(kept(img, torch.Generator().manual_seed(0)).numpy(), rgb.transpose(2, 0, 1).astype(np.float32))
+    half = build_transform(load_config(None, [*opts, "INPUT.GRAYSCALE.PROB", "0.5"]), is_train=True)
+    greyed = [bool((half(img, torch.Generator().manual_seed(s))[0] == half(img, torch.Generator().manual_seed(s))[1]).all())
+              for s in range(40)]
+    assert 10 <= sum(greyed) <= 30  # 40 draws at p = 0.5: 20 expected, this range holds with p > 0.99
+
+
 def test_random_erasing_fills_one_rectangle():
     x = torch.zeros(3, 40, 20)
     y = random_erase(x, torch.Generator().manual_seed(0), [1.0, 2.0, 3.0])

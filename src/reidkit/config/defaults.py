@@ -83,6 +83,9 @@ _DEFAULTS: dict[str, Any] = {
         # reidkit's: shrink by a random factor in [MIN_SCALE, 1] and enlarge back, so a model trained
         # on sharp crops also sees the blurry ones of distant, low-resolution cameras.
         "DOWNSCALE": {"ENABLED": False, "PROB": 0.5, "MIN_SCALE": 0.3},
+        # reidkit's: the crop in grey (ITU-R 601 luma in all three channels), so that the model
+        # also learns shape and texture where two cameras render colours differently.
+        "GRAYSCALE": {"ENABLED": False, "PROB": 0.2},
     },
     "DATASETS": {
         "NAMES": ("Market1501",),
@@ -145,6 +148,7 @@ REIDKIT_KEYS = (
     "SEED",  # batches, augmentation and initial weights
     "MODEL.BACKBONE.MIXSTYLE",  # feature-statistics mixing in training (EfficientNet-Lite)
     "INPUT.DOWNSCALE",  # low-resolution augmentation (see data/transforms.downscale)
+    "INPUT.GRAYSCALE",  # greyscale augmentation
     "MODEL.HEADS.GEM_P",  # GeM exponent
     "MODEL.HEADS.TEST_FEAT",  # embed after (fast-reid) or before the BNNeck
     "MODEL.HEADS.TEST_POOL_LAYER",  # pooling at test time, when not the training one

@@ -91,6 +91,8 @@ def build_transform(cfg, is_train: bool) -> Transform:
             img = TF.adjust_contrast(img, _uniform(gen, 1 - inp.CJ.CONTRAST, 1 + inp.CJ.CONTRAST))
             img = TF.adjust_saturation(img, _uniform(gen, 1 - inp.CJ.SATURATION, 1 + inp.CJ.SATURATION))
             img = TF.adjust_hue(img, _uniform(gen, -inp.CJ.HUE, inp.CJ.HUE))
+        if inp.GRAYSCALE.ENABLED and _uniform(gen) < inp.GRAYSCALE.PROB:
+            img = TF.to_grayscale(img, num_output_channels=3)
         x = to_tensor_255(img)
         if inp.REA.ENABLED and _uniform(gen) < inp.REA.PROB:
             x = random_erase(x, gen, inp.REA.VALUE)
