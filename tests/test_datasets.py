@@ -126,6 +126,15 @@ def test_evaluation_needs_no_training_split_and_training_says_so(tmp_path, train
         train_records(cfg)
 
 
+def _tool(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "tools" / f"{name}.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
 def test_join_datasets_renumbers_identities_and_cameras_apart(tmp_path):
     tool = _tool("join_datasets")
     a, b = tmp_path / "a", tmp_path / "b"
@@ -150,15 +159,6 @@ def test_join_datasets_renumbers_identities_and_cameras_apart(tmp_path):
     with pytest.raises(SystemExit, match="bounding_box_train"):
         tool.join([a, tmp_path / "missing"], tmp_path / "other")
     assert not (tmp_path / "other").exists() and not (tmp_path / "other.tmp").exists()
-
-
-def _tool(name: str):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "tools" / f"{name}.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
 
 
 def test_narrow_classifier_keeps_the_rows_of_the_shared_identities(tmp_path):
